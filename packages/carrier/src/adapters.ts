@@ -1,0 +1,197 @@
+import type { TextMapGetter, TextMapSetter } from '@opentelemetry/api';
+import { EnvironmentSetter } from '@opentelemetry/propagator-env-carrier';
+
+/** A getter and setter for one carrier shape. Every adapter here is both. */
+export type CarrierAdapter<Carrier> = TextMapGetter<Carrier> & TextMapSetter<Carrier>;
+
+const hasOwn = (target: object, key: string): boolean => Object.prototype.hasOwnProperty.call(target, key);
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Decodes one header value; anything that is not text or bytes is ignored. */
+function decodeHeaderValue(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  return undefined;
+}
+
+function decodeHeader(value: unknown): string | string[] | undefined {
+  if (!Array.isArray(value)) return decodeHeaderValue(value);
+  const decoded: string[] = [];
+  for (const item of value) {
+    const text = decodeHeaderValue(item);
+    if (text !== undefined) decoded.push(text);
+  }
+  return decoded.length > 0 ? decoded : undefined;
+}
+
+/** Own key equal to `key`, else the first own key equal ignoring case. */
+function findKey(carrier: Record<string, unknown>, key: string): string | undefined {
+  if (hasOwn(carrier, key)) return key;
+  const wanted = key.toLowerCase();
+  for (const candidate of Object.keys(carrier)) {
+    if (candidate.toLowerCase() === wanted) return candidate;
+  }
+  return undefined;
+}
+
+/** Plain string records: `{ traceparent: '00-…' }`. Keys are matched exactly. */
+export const recordAdapter: CarrierAdapter<Record<string, unknown>> = {
+  get(carrier, key) {
+    if (!isObject(carrier) || !hasOwn(carrier, key)) return undefined;
+    const value = carrier[key];
+    if (typeof value === 'string') return value;
+    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value as string[];
+    return undefined;
+  },
+  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
+  set(carrier, key, value) {
+    if (isObject(carrier)) carrier[key] = value;
+  },
+};
+
+/**
+ * Message headers whose values are `string | Buffer | (string | Buffer)[]`, with keys
+ * matched case-insensitively: kafkajs `IHeaders` and amqplib `MessagePropertyHeaders`.
+ */
+export const headersAdapter: CarrierAdapter<Record<string, unknown> | null | undefined> = {
+  get(carrier, key) {
+    if (!isObject(carrier)) return undefined;
+    const found = findKey(carrier, key);
+    return found === undefined ? undefined : decodeHeader(carrier[found]);
+  },
+  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
+  set(carrier, key, value) {
+    if (isObject(carrier)) carrier[key] = value;
+  },
+};
+
+/** Kafka record headers (kafkajs `IHeaders`). */
+export const kafkaHeadersAdapter = headersAdapter;
+/** AMQP 0-9-1 message headers (amqplib `options.headers` / `msg.properties.headers`). */
+export const amqpHeadersAdapter = headersAdapter;
+
+/** The most message attributes SQS accepts on one message. */
+export const SQS_MAX_MESSAGE_ATTRIBUTES = 10;
+
+export interface SqsMessageAttributeValue {
+  DataType?: string;
+  StringValue?: string;
+  BinaryValue?: Uint8Array;
+  [extra: string]: unknown;
+}
+export type SqsMessageAttributes = Record<string, SqsMessageAttributeValue | undefined>;
+
+/**
+ * SQS `MessageAttributes`. Only `String` attributes carry context; a Binary or Number
+ * attribute that happens to share a propagation field's name is ignored.
+ */
+export const sqsAttributesAdapter: CarrierAdapter<SqsMessageAttributes | null | undefined> = {
+  get(carrier, key) {
+    if (!isObject(carrier)) return undefined;
+    const found = findKey(carrier, key);
+    if (found === undefined) return undefined;
+    const attribute = carrier[found];
+    if (!isObject(attribute) || attribute.DataType !== 'String') return undefined;
+    return typeof attribute.StringValue === 'string' ? attribute.StringValue : undefined;
+  },
+  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
+  set(carrier, key, value) {
+    if (isObject(carrier)) carrier[key] = { DataType: 'String', StringValue: value };
+  },
+};
+
+/** The default field that holds a document's context. */
+export const DEFAULT_DOCUMENT_CONTEXT_FIELD = '_otel';
+const documentAdapters = new Map<string, CarrierAdapter<Record<string, unknown>>>();
+
+/**
+ * One field of a document (for example a MongoDB document) holding
+ * `{ traceparent, tracestate, baggage }`. A field of any other type is ignored, never overwritten.
+ */
+export function documentFieldAdapter(field: string = DEFAULT_DOCUMENT_CONTEXT_FIELD): CarrierAdapter<Record<string, unknown>> {
+  let adapter = documentAdapters.get(field);
+  if (adapter !== undefined) return adapter;
+  adapter = {
+    get(document, key) {
+      if (!isObject(document) || !hasOwn(document, field)) return undefined;
+      return recordAdapter.get(document[field] as Record<string, unknown>, key);
+    },
+    keys(document) {
+      if (!isObject(document) || !hasOwn(document, field)) return [];
+      return recordAdapter.keys(document[field] as Record<string, unknown>);
+    },
+    set(document, key, value) {
+      if (!isObject(document)) return;
+      if (!hasOwn(document, field)) document[field] = {};
+      const holder = document[field];
+      if (isObject(holder)) holder[key] = value;
+    },
+  };
+  documentAdapters.set(field, adapter);
+  return adapter;
+}
+
+const envNames = new Map<string, string>();
+
+/**
+ * The environment variable name for a propagation key, normalised as the OpenTelemetry
+ * "Environment Variables as Context Propagation Carriers" spec says (`traceparent` → `TRACEPARENT`).
+ * Delegates to `@opentelemetry/propagator-env-carrier` so the rule lives in one place.
+ */
+export function envVarName(key: string): string {
+  let name = envNames.get(key);
+  if (name === undefined) {
+    const scratch: Record<string, string> = {};
+    new EnvironmentSetter(scratch).set(undefined, key, '');
+    name = Object.keys(scratch)[0] ?? key;
+    if (envNames.size < 256) envNames.set(key, name);
+  }
+  return name;
+}
+
+/**
+ * An environment map (`process.env` or a copy of it for a child process). Only normalised
+ * names are read: a lowercase `traceparent` variable is ignored, as the spec requires.
+ */
+export const envAdapter: CarrierAdapter<NodeJS.ProcessEnv | Record<string, string | undefined>> = {
+  get(env, key) {
+    if (!isObject(env)) return undefined;
+    const value = env[envVarName(key)];
+    return typeof value === 'string' ? value : undefined;
+  },
+  keys: (env) => (isObject(env) ? Object.keys(env) : []),
+  set(env, key, value) {
+    if (isObject(env)) new EnvironmentSetter(env as Record<string, string>).set(undefined, key, value);
+  },
+};
+
+/** A Kubernetes `V1EnvVar` as the API accepts it. */
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+
+/**
+ * A Kubernetes container's `env` array. Reads only literal `value`s. Writing never replaces
+ * an entry the user set (with `value` or `valueFrom`): the user's variable wins.
+ */
+export const k8sEnvVarAdapter: CarrierAdapter<EnvVar[] | null | undefined> = {
+  get(env, key) {
+    if (!Array.isArray(env)) return undefined;
+    const name = envVarName(key);
+    for (const entry of env) {
+      if (isObject(entry) && entry.name === name) return typeof entry.value === 'string' ? entry.value : undefined;
+    }
+    return undefined;
+  },
+  keys: (env) => (Array.isArray(env) ? env.filter(isObject).map((entry) => String(entry.name)) : []),
+  set(env, key, value) {
+    if (!Array.isArray(env)) return;
+    const name = envVarName(key);
+    if (env.some((entry) => isObject(entry) && entry.name === name)) return;
+    env.push({ name, value });
+  },
+};

@@ -1,0 +1,291 @@
+import {
+  context,
+  diag,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type TextMapGetter,
+  type Tracer,
+} from '@opentelemetry/api';
+import { safeExecuteInTheMiddle } from '@opentelemetry/instrumentation';
+import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_MESSAGING_BATCH_MESSAGE_COUNT,
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_OPERATION_NAME,
+  ATTR_MESSAGING_OPERATION_TYPE,
+  ATTR_MESSAGING_SYSTEM,
+} from '@opentelemetry/semantic-conventions/incubating';
+import type { CarrierAdapter } from './adapters';
+import { extractContextFrom, injectContext, type InjectOptions, type InjectOutcome } from './propagation';
+import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
+
+/** The low-cardinality `error.type` of a failure. */
+export function errorType(error: unknown): string {
+  if (error instanceof Error) return error.name || error.constructor?.name || 'Error';
+  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') {
+    return (error as { code: string }).code;
+  }
+  return '_OTHER';
+}
+
+/** Marks a span failed: status, `error.type` and the exception event. */
+export function recordSpanError(span: Span, error: unknown): void {
+  span.setAttribute(ATTR_ERROR_TYPE, errorType(error));
+  if (error instanceof Error) {
+    span.recordException(error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+  } else {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: typeof error === 'string' ? error : undefined });
+  }
+}
+
+/** One started operation: its span (none in propagation-only mode) and the context to run in. */
+export class MessagingScope {
+  private ended = false;
+
+  constructor(
+    /** The span, or undefined in propagation-only mode. */
+    readonly span: Span | undefined,
+    /** The context the operation's work (and the user's handler) runs in. */
+    readonly context: Context,
+  ) {}
+
+  /** Injects this scope's context into a carrier. Never throws. */
+  inject<C>(carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+    return injectContext(this.context, carrier, adapter, options);
+  }
+
+  /** Runs `fn` with this scope's context active. */
+  run<R>(fn: () => R): R {
+    return context.with(this.context, fn);
+  }
+
+  /** Ends the span once; later calls do nothing. An error marks the span failed. */
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.span === undefined) return;
+    if (error !== undefined) recordSpanError(this.span, error);
+    this.span.end();
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Ends the span when `result` settles (a promise) or now (any other value); passes it through. */
+  endWith<R>(result: R): R {
+    if (result instanceof Promise || (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function')) {
+      (result as unknown as Promise<unknown>).then(
+        () => this.end(),
+        (error: unknown) => this.end(error ?? new Error('rejected')),
+      );
+      return result;
+    }
+    this.end();
+    return result;
+  }
+}
+
+export interface SendOptions<Message = unknown> {
+  /** Topic, exchange, queue or collection; the span is named `send {destination}`. */
+  destination: string;
+  /** Messages in this call; `messaging.batch.message_count` is set when more than one. */
+  messageCount?: number;
+  /** Transport-specific attributes (semantic conventions). */
+  attributes?: Attributes;
+  /** The library's object, handed to `publishHook`. */
+  message?: Message;
+  /** `messaging.operation.name` when the library's name differs from `send`. */
+  operationName?: string;
+}
+
+export interface ConsumeOptions<C, Message = unknown> {
+  destination: string;
+  carrier: C;
+  getter: TextMapGetter<C>;
+  attributes?: Attributes;
+  /** The library's message, handed to `incomingContext` and `consumeHook`. */
+  message?: Message;
+  operationName?: string;
+}
+
+export interface BatchOptions<C, Message = unknown> {
+  destination: string;
+  /** `process` (a push consumer handed a batch) or `receive` (a pull that returned several). */
+  operation: 'process' | 'receive';
+  carriers: readonly C[];
+  getter: TextMapGetter<C>;
+  /** The library's messages, index-aligned with `carriers`, for `incomingContext`. */
+  messages?: readonly Message[];
+  /** `first`: the first message's context is the span's parent (when its policy allows). @default 'none' */
+  parent?: 'none' | 'first';
+  attributes?: Attributes;
+  /** The object handed to `consumeHook`. */
+  message?: Message;
+  operationName?: string;
+}
+
+export interface MessagingSpanPolicyOptions<Message> {
+  /** `messaging.system`: kafka, rabbitmq, aws_sqs, mongodb, … */
+  system: string;
+  getTracer: () => Tracer;
+  getConfig: () => MessagingInstrumentationConfig<Message>;
+}
+
+/**
+ * The single place that decides which messaging spans exist, how they relate, and what
+ * context a message carries. Every threadline transport calls this instead of growing its own.
+ */
+export class MessagingSpanPolicy<Message = unknown> {
+  constructor(private readonly options: MessagingSpanPolicyOptions<Message>) {}
+
+  /** The policy for one incoming message, after the config's `incomingContext`/`useLinks`. */
+  incomingPolicy(message: Message | undefined): IncomingContextPolicy {
+    const config = this.options.getConfig();
+    const choice = config.incomingContext;
+    if (typeof choice === 'function') {
+      let decided: IncomingContextPolicy | undefined;
+      safeExecuteInTheMiddle(
+        () => choice(message as Message),
+        (error, result) => {
+          if (error) logger.warn('incomingContext threw; the message is treated as untrusted (ignore)', error);
+          else decided = result;
+        },
+        true,
+      );
+      return decided === 'parent' || decided === 'link' || decided === 'ignore' ? decided : 'ignore';
+    }
+    if (choice === 'parent' || choice === 'link' || choice === 'ignore') return choice;
+    return config.useLinks ? 'link' : 'parent';
+  }
+
+  private get spansEnabled(): boolean {
+    return this.options.getConfig().mode !== 'propagation-only';
+  }
+
+  /**
+   * Starts a PRODUCER span `send {destination}` as a child of the active context. Inject the
+   * returned scope into every message of the call, run the send in it, then end it.
+   */
+  startSend(options: SendOptions<Message>): MessagingScope {
+    const active = context.active();
+    if (!this.spansEnabled) return new MessagingScope(undefined, active);
+    const attributes: Attributes = {
+      [ATTR_MESSAGING_SYSTEM]: this.options.system,
+      [ATTR_MESSAGING_DESTINATION_NAME]: options.destination,
+      [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
+      [ATTR_MESSAGING_OPERATION_NAME]: options.operationName ?? 'send',
+      ...options.attributes,
+    };
+    if (options.messageCount !== undefined && options.messageCount > 1) {
+      attributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] = options.messageCount;
+    }
+    const span = this.options
+      .getTracer()
+      .startSpan(`send ${options.destination}`, { kind: SpanKind.PRODUCER, attributes }, active);
+    this.runHook('publishHook', span, options.destination, options.message);
+    return new MessagingScope(span, trace.setSpan(active, span));
+  }
+
+  /**
+   * The context one incoming message asks for, built from an empty context so that nothing
+   * ambient (a poll loop's previous iteration) leaks in, and the links to put on its span.
+   */
+  private incoming<C>(carrier: C, getter: TextMapGetter<C>, message: Message | undefined): { parent: Context; link?: Link } {
+    const policy = this.incomingPolicy(message);
+    if (policy === 'ignore') return { parent: ROOT_CONTEXT };
+    const extracted = extractContextFrom(ROOT_CONTEXT, carrier, getter);
+    if (policy === 'parent') {
+      const keepBaggage = this.options.getConfig().propagateBaggage !== false;
+      return { parent: keepBaggage ? extracted : propagation.deleteBaggage(extracted) };
+    }
+    const spanContext = trace.getSpanContext(extracted);
+    return {
+      parent: ROOT_CONTEXT,
+      link: spanContext && trace.isSpanContextValid(spanContext) ? { context: spanContext } : undefined,
+    };
+  }
+
+  /**
+   * Starts a CONSUMER span `process {destination}` for one message: a child of the message's
+   * context, or a new trace with a link, as the config says. Run the handler in the scope.
+   */
+  startProcess<C>(options: ConsumeOptions<C, Message>): MessagingScope {
+    const { parent, link } = this.incoming(options.carrier, options.getter, options.message);
+    if (!this.spansEnabled) return new MessagingScope(undefined, parent);
+    const attributes: Attributes = {
+      [ATTR_MESSAGING_SYSTEM]: this.options.system,
+      [ATTR_MESSAGING_DESTINATION_NAME]: options.destination,
+      [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
+      [ATTR_MESSAGING_OPERATION_NAME]: options.operationName ?? 'process',
+      ...options.attributes,
+    };
+    const span = this.options.getTracer().startSpan(
+      `process ${options.destination}`,
+      { kind: SpanKind.CONSUMER, attributes, links: link ? [link] : undefined },
+      parent,
+    );
+    this.runHook('consumeHook', span, options.destination, options.message);
+    return new MessagingScope(span, trace.setSpan(parent, span));
+  }
+
+  /**
+   * One span for many messages, with one link per message that carries a context. The span is
+   * a new trace unless `parent: 'first'` makes the first message's context its parent.
+   */
+  startBatch<C>(options: BatchOptions<C, Message>): MessagingScope {
+    const links: Link[] = [];
+    let parent: Context = ROOT_CONTEXT;
+    const count = options.carriers.length;
+    for (let index = 0; index < count; index++) {
+      const message = options.messages?.[index];
+      const policy = this.incomingPolicy(message);
+      if (policy === 'ignore') continue;
+      const extracted = extractContextFrom(ROOT_CONTEXT, options.carriers[index], options.getter);
+      if (index === 0 && options.parent === 'first' && policy === 'parent') {
+        parent = this.options.getConfig().propagateBaggage !== false ? extracted : propagation.deleteBaggage(extracted);
+      }
+      const spanContext = trace.getSpanContext(extracted);
+      if (spanContext && trace.isSpanContextValid(spanContext)) links.push({ context: spanContext });
+    }
+    if (!this.spansEnabled) return new MessagingScope(undefined, parent);
+    const attributes: Attributes = {
+      [ATTR_MESSAGING_SYSTEM]: this.options.system,
+      [ATTR_MESSAGING_DESTINATION_NAME]: options.destination,
+      [ATTR_MESSAGING_OPERATION_TYPE]: options.operation,
+      [ATTR_MESSAGING_OPERATION_NAME]: options.operationName ?? options.operation,
+      ...options.attributes,
+    };
+    if (count > 1) attributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] = count;
+    // Semantic conventions: a pull (`receive`) is a CLIENT call; pushed batches are CONSUMER.
+    const kind = options.operation === 'receive' ? SpanKind.CLIENT : SpanKind.CONSUMER;
+    const span = this.options
+      .getTracer()
+      .startSpan(`${options.operation} ${options.destination}`, { kind, attributes, links }, parent);
+    this.runHook('consumeHook', span, options.destination, options.message);
+    return new MessagingScope(span, trace.setSpan(parent, span));
+  }
+
+  private runHook(name: 'publishHook' | 'consumeHook', span: Span, destination: string, message: Message | undefined): void {
+    const hook = this.options.getConfig()[name];
+    if (typeof hook !== 'function') return;
+    const info: MessagingHookInfo<Message> = { destination, message: message as Message };
+    safeExecuteInTheMiddle(
+      () => hook(span, info),
+      (error) => {
+        if (error) logger.error(`${name} threw; the span and the message are unaffected`, error);
+      },
+      true,
+    );
+  }
+}

@@ -1,0 +1,149 @@
+import {
+  context,
+  diag,
+  propagation,
+  ROOT_CONTEXT,
+  trace,
+  type Context,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { recordAdapter, type CarrierAdapter } from './adapters';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
+
+/** The carrier fields the global propagator writes (for example `traceparent`, `tracestate`, `baggage`). */
+export function propagationFields(): string[] {
+  try {
+    return propagation.fields();
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * True when the carrier already holds any field the global propagator uses, readable or not:
+ * a key the user set (even to null or garbage) is theirs and is never overwritten.
+ */
+export function carrierHasContext<C>(carrier: C, getter: TextMapGetter<C>): boolean {
+  try {
+    const fields = propagation.fields();
+    for (const field of fields) {
+      if (getter.get(carrier, field) !== undefined) return true;
+    }
+    const keys = getter.keys(carrier);
+    if (keys.length === 0) return false;
+    const wanted = new Set(fields.map((field) => field.toLowerCase()));
+    return keys.some((key) => wanted.has(String(key).toLowerCase()));
+  } catch (error) {
+    logger.debug('could not read carrier', error);
+    return false;
+  }
+}
+
+export interface InjectOptions {
+  /**
+   * Leave a carrier that already holds context untouched, so that a context the user set
+   * explicitly wins. @default true
+   */
+  keepExisting?: boolean;
+  /**
+   * The most entries the carrier may hold after injection (for example 10 SQS message
+   * attributes). When the fields do not all fit, nothing is injected and a warning is logged:
+   * half a context is worse than none. @default unlimited
+   */
+  maxEntries?: number;
+}
+
+export type InjectOutcome = 'injected' | 'kept-existing' | 'no-room' | 'failed';
+
+/**
+ * Injects `ctx` into `carrier` through the global propagator. Never throws: a failure is logged
+ * at debug level and reported in the return value, and the carrier is left usable.
+ */
+export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+  try {
+    if (typeof carrier === 'object' && carrier !== null && !Object.isExtensible(carrier)) {
+      logger.debug('carrier is frozen or sealed; message sent without context');
+      return 'failed';
+    }
+    if (options?.keepExisting !== false && carrierHasContext(carrier, adapter)) return 'kept-existing';
+    if (options?.maxEntries !== undefined) {
+      const present = new Set(adapter.keys(carrier));
+      const missing = propagation.fields().filter((field) => !present.has(field));
+      // Only fields the propagator would really write count against the budget.
+      const scratch: Record<string, string> = {};
+      propagation.inject(ctx, scratch, recordAdapter);
+      const needed = missing.filter((field) => scratch[field] !== undefined).length;
+      if (present.size + needed > options.maxEntries) {
+        logger.warn(
+          `carrier holds ${present.size} of ${options.maxEntries} entries; context needs ${needed} more, so none is injected and the message is sent without it`,
+        );
+        return 'no-room';
+      }
+    }
+    propagation.inject(ctx, carrier, adapter);
+    return 'injected';
+  } catch (error) {
+    logger.debug('inject failed; message sent without context', error);
+    return 'failed';
+  }
+}
+
+/**
+ * Extracts a context from a carrier on top of `base`. Never throws; on a malformed or missing
+ * context the result is `base` itself.
+ */
+export function extractContextFrom<C>(base: Context, carrier: C, getter: TextMapGetter<C>): Context {
+  try {
+    return propagation.extract(base, carrier, getter);
+  } catch (error) {
+    logger.debug('extract failed; continuing without the incoming context', error);
+    return base;
+  }
+}
+
+/**
+ * Injects the active context into `carrier` and returns the carrier.
+ *
+ * @example doc.context = injectCurrentContext({});
+ */
+export function injectCurrentContext<C = Record<string, unknown>>(
+  carrier: C,
+  setter: TextMapSetter<C> = recordAdapter as unknown as TextMapSetter<C>,
+): C {
+  try {
+    propagation.inject(context.active(), carrier, setter);
+  } catch (error) {
+    logger.debug('inject failed; carrier left as it was', error);
+  }
+  return carrier;
+}
+
+/**
+ * The context carried by `carrier`, on top of the active context. A carrier with no valid
+ * context gives the active context back unchanged.
+ *
+ * @example context.with(extractContext(doc.context), () => work(doc));
+ */
+export function extractContext<C = Record<string, unknown>>(
+  carrier: C,
+  getter: TextMapGetter<C> = recordAdapter as unknown as TextMapGetter<C>,
+): Context {
+  return extractContextFrom(context.active(), carrier, getter);
+}
+
+/** Runs `fn` inside the context carried by `carrier`, and returns what `fn` returns. */
+export function withExtractedContext<C, R>(
+  carrier: C,
+  fn: () => R,
+  getter: TextMapGetter<C> = recordAdapter as unknown as TextMapGetter<C>,
+): R {
+  return context.with(extractContext(carrier, getter), fn);
+}
+
+/** The span context a carrier holds, extracted from an empty context; undefined when none is valid. */
+export function carriedSpanContext<C>(carrier: C, getter: TextMapGetter<C>) {
+  const spanContext = trace.getSpanContext(extractContextFrom(ROOT_CONTEXT, carrier, getter));
+  return spanContext !== undefined && trace.isSpanContextValid(spanContext) ? spanContext : undefined;
+}
