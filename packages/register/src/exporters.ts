@@ -1,0 +1,141 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { context, diag } from '@opentelemetry/api';
+import { suppressTracing, type ExportResult } from '@opentelemetry/core';
+import { ConsoleSpanExporter, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
+
+/** An exporter that can also send a last batch synchronously, from the process `exit` event. */
+export interface ExitSafeExporter extends SpanExporter {
+  exportSync(spans: ReadableSpan[]): void;
+}
+
+type OtlpProtocol = 'http/json' | 'http/protobuf' | 'grpc';
+
+function otlpProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
+  const raw = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+  if (raw === 'http/json' || raw === 'http/protobuf' || raw === 'grpc') return raw;
+  throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${raw} is not one of http/protobuf, http/json, grpc`);
+}
+
+function otlpTracesUrl(env: NodeJS.ProcessEnv): string {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318';
+  return `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
+function otlpHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS]) {
+    for (const pair of (raw ?? '').split(',')) {
+      const at = pair.indexOf('=');
+      if (at > 0) headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+    }
+  }
+  return headers;
+}
+
+/**
+ * Sends one OTLP request from a short-lived child process and waits for it. Only used from the
+ * `exit` event (process.exit(), a fatal exception), where no asynchronous work can run any more.
+ */
+function postSync(url: string, headers: Record<string, string>, contentType: string, body: Uint8Array): void {
+  const worker = join(__dirname, 'sync-export-worker.js');
+  const input = JSON.stringify({ url, headers: { ...headers, 'content-type': contentType }, body: Buffer.from(body).toString('base64') });
+  context.with(suppressTracing(context.active()), () => {
+    const result = spawnSync(process.execPath, [worker], {
+      input,
+      timeout: 5000,
+      stdio: ['pipe', 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    if (result.status !== 0) {
+      logger.warn(`final span export at exit failed: ${result.stderr?.toString().trim() || result.error?.message || `status ${result.status}`}`);
+    }
+  });
+}
+
+class OtlpExporter implements ExitSafeExporter {
+  private readonly url: string;
+  private readonly headers: Record<string, string>;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly protocol: OtlpProtocol,
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.url = otlpTracesUrl(env);
+    this.headers = otlpHeaders(env);
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, done);
+  }
+
+  exportSync(spans: ReadableSpan[]): void {
+    if (this.protocol === 'grpc') {
+      logger.warn(`${spans.length} spans still buffered at exit cannot be sent synchronously over grpc`);
+      return;
+    }
+    // Loaded only here: the transformer is not needed on the normal path.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { JsonTraceSerializer, ProtobufTraceSerializer } = require('@opentelemetry/otlp-transformer');
+    const json = this.protocol === 'http/json';
+    const body = (json ? JsonTraceSerializer : ProtobufTraceSerializer).serializeRequest(spans) as Uint8Array | undefined;
+    if (body) postSync(this.url, this.headers, json ? 'application/json' : 'application/x-protobuf', body);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+class ConsoleExporter implements ExitSafeExporter {
+  private readonly inner = new ConsoleSpanExporter();
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, done);
+  }
+  exportSync(spans: ReadableSpan[]): void {
+    this.inner.export(spans, () => {});
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+function otlpExporter(env: NodeJS.ProcessEnv): ExitSafeExporter {
+  const protocol = otlpProtocol(env);
+  // Each exporter is required lazily so that start-up loads only the one in use.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  let inner: SpanExporter;
+  if (protocol === 'http/json') inner = new (require('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter)();
+  else if (protocol === 'http/protobuf') inner = new (require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter)();
+  else {
+    try {
+      inner = new (require('@opentelemetry/exporter-trace-otlp-grpc').OTLPTraceExporter)();
+    } catch {
+      throw new Error('OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs @opentelemetry/exporter-trace-otlp-grpc installed next to the app');
+    }
+  }
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return new OtlpExporter(inner, protocol, env);
+}
+
+/** The exporters OTEL_TRACES_EXPORTER names (otlp, console, none); otlp when unset. */
+export function exportersFromEnv(env: NodeJS.ProcessEnv): ExitSafeExporter[] {
+  const names = (env.OTEL_TRACES_EXPORTER || 'otlp')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  if (names.includes('none')) return [];
+  return names.map((name) => {
+    if (name === 'otlp') return otlpExporter(env);
+    if (name === 'console') return new ConsoleExporter();
+    throw new Error(`OTEL_TRACES_EXPORTER=${name} is not one of otlp, console, none`);
+  });
+}

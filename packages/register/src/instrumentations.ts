@@ -1,0 +1,104 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+
+/** One threadline instrumentation the hook can turn on, if its package is installed. */
+export interface InstrumentationEntry {
+  /** The name used in OTEL_NODE_ENABLED_INSTRUMENTATIONS / OTEL_NODE_DISABLED_INSTRUMENTATIONS. */
+  short: string;
+  /** The npm package that holds it. */
+  package: string;
+  /** The exported class. */
+  export: string;
+  /** Module names the ESM loader must intercept for it. */
+  modules: string[];
+}
+
+export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
+  { short: 'kafkajs', package: '@threadline/kafkajs', export: 'KafkaJsInstrumentation', modules: ['kafkajs'] },
+  { short: 'amqplib', package: '@threadline/amqplib', export: 'AmqplibInstrumentation', modules: ['amqplib'] },
+  { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs'] },
+  { short: 'mongodb-queue', package: '@threadline/mongodb-queue', export: 'MongoQueueInstrumentation', modules: ['mongodb'] },
+  { short: 'k8s-job', package: '@threadline/k8s-job', export: 'KubernetesJobInstrumentation', modules: ['@kubernetes/client-node'] },
+  {
+    short: 'child-process',
+    package: '@threadline/k8s-job',
+    export: 'ChildProcessInstrumentation',
+    modules: ['child_process', 'node:child_process'],
+  },
+];
+
+function parseList(raw: string | undefined): Set<string> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  return new Set(
+    raw
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  );
+}
+
+/** The entries left after OTEL_NODE_ENABLED_INSTRUMENTATIONS and OTEL_NODE_DISABLED_INSTRUMENTATIONS. */
+export function selectInstrumentations(
+  env: NodeJS.ProcessEnv,
+  onUnknown: (name: string) => void = () => {},
+): InstrumentationEntry[] {
+  const enabled = parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
+  const disabled = parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? new Set<string>();
+  const known = new Set(INSTRUMENTATIONS.map((entry) => entry.short));
+  for (const name of [...(enabled ?? []), ...disabled]) if (!known.has(name)) onUnknown(name);
+  return INSTRUMENTATIONS.filter((entry) => (enabled === undefined || enabled.has(entry.short)) && !disabled.has(entry.short));
+}
+
+/** Shared options every transport takes from the environment. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const config: Record<string, unknown> = {};
+  if (env.THREADLINE_MODE === 'propagation-only' || env.THREADLINE_MODE === 'spans') config.mode = env.THREADLINE_MODE;
+  if (env.THREADLINE_USE_LINKS === 'true') config.useLinks = true;
+  return config;
+}
+
+export interface LoadedInstrumentation {
+  entry: InstrumentationEntry;
+  instrumentation: Instrumentation;
+}
+
+/**
+ * Loads the installed instrumentations: each package is looked up from this package and then
+ * from the application's folder, so an app that installs only some transports gets only those.
+ */
+export function loadInstrumentations(
+  entries: readonly InstrumentationEntry[],
+  config: Record<string, unknown>,
+  onError: (entry: InstrumentationEntry, error: unknown) => void,
+): LoadedInstrumentation[] {
+  const requireFromHere = createRequire(__filename);
+  const requireFromApp = createRequire(join(process.cwd(), 'noop.js'));
+  const loaded: LoadedInstrumentation[] = [];
+  for (const entry of entries) {
+    let exports: Record<string, unknown> | undefined;
+    for (const load of [requireFromHere, requireFromApp]) {
+      try {
+        exports = load(entry.package) as Record<string, unknown>;
+        break;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') {
+          onError(entry, error);
+          break;
+        }
+      }
+    }
+    if (exports === undefined) continue;
+    const Instrumentation = exports[entry.export] as (new (config: Record<string, unknown>) => Instrumentation) | undefined;
+    if (typeof Instrumentation !== 'function') {
+      onError(entry, new Error(`${entry.package} does not export ${entry.export}`));
+      continue;
+    }
+    try {
+      loaded.push({ entry, instrumentation: new Instrumentation({ ...config }) });
+    } catch (error) {
+      onError(entry, error);
+    }
+  }
+  return loaded;
+}

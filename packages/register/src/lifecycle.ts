@@ -1,0 +1,100 @@
+import { basename } from 'node:path';
+import { diag, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { envAdapter, extractContextFrom, recordSpanError } from '@threadline/carrier';
+import type { Sdk } from './sdk';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
+const SHUTDOWN_TIMEOUT_MS = 2000;
+
+/** The span that covers this process's run when it was started inside a trace. */
+let runSpan: Span | undefined;
+let fatalError: unknown;
+
+function runName(env: NodeJS.ProcessEnv): string {
+  return env.THREADLINE_RUN_NAME || env.OTEL_SERVICE_NAME || (process.argv[1] ? basename(process.argv[1]) : 'node');
+}
+
+/**
+ * Joins the trace the environment carries (TRACEPARENT, TRACESTATE, BAGGAGE per the OpenTelemetry
+ * env-carrier spec). With a valid context, one CONSUMER span `run {name}` covers the whole run and
+ * becomes the process's context; THREADLINE_RUN_SPAN=false joins without it.
+ */
+export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: string): void {
+  const carried = extractContextFrom(ROOT_CONTEXT, env, envAdapter);
+  const spanContext = trace.getSpanContext(carried);
+  if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) {
+    if (env.TRACEPARENT !== undefined) logger.warn('TRACEPARENT in the environment is not a valid trace context; ignored');
+    return;
+  }
+  if (env.THREADLINE_RUN_SPAN === 'false') {
+    sdk.contextManager.processContext = carried;
+    return;
+  }
+  const attributes: Record<string, string | number> = { 'process.pid': process.pid };
+  if (env.THREADLINE_K8S_JOB_NAME) attributes['k8s.job.name'] = env.THREADLINE_K8S_JOB_NAME;
+  if (env.THREADLINE_K8S_POD_NAME) attributes['k8s.pod.name'] = env.THREADLINE_K8S_POD_NAME;
+  if (env.THREADLINE_K8S_NAMESPACE) attributes['k8s.namespace.name'] = env.THREADLINE_K8S_NAMESPACE;
+  runSpan = sdk.provider
+    .getTracer('@threadline/register', version)
+    .startSpan(`run ${runName(env)}`, { kind: SpanKind.CONSUMER, attributes }, carried);
+  sdk.contextManager.processContext = trace.setSpan(carried, runSpan);
+}
+
+function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signals): void {
+  const span = runSpan;
+  if (span === undefined) return;
+  runSpan = undefined;
+  const code = Number(exitCode ?? 0);
+  span.setAttribute('process.exit.code', Number.isFinite(code) ? code : 1);
+  if (fatalError !== undefined) recordSpanError(span, fatalError);
+  else if (signal !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: `terminated by ${signal}` });
+  else if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `exit code ${exitCode}` });
+  span.end();
+}
+
+function flushWithin(sdk: Sdk, ms: number): Promise<void> {
+  return Promise.race([
+    sdk.flush().catch((error: unknown) => logger.warn('span flush failed', error)),
+    new Promise<void>((resolve) => setTimeout(resolve, ms).unref()),
+  ]);
+}
+
+/**
+ * Ends the run span and sends every buffered span on each way a Node process ends: the loop
+ * draining (beforeExit), process.exit() and fatal exceptions (exit, synchronously), and
+ * SIGTERM/SIGINT (flush, then die of the same signal unless the app handles it).
+ */
+export function installLifecycle(sdk: Sdk): void {
+  let flushing = false;
+  process.on('beforeExit', () => {
+    if (flushing || (runSpan === undefined && !sdk.hasPending())) return;
+    flushing = true;
+    endRunSpan(process.exitCode);
+    void flushWithin(sdk, SHUTDOWN_TIMEOUT_MS).finally(() => {
+      flushing = false;
+    });
+  });
+
+  process.on('uncaughtExceptionMonitor', (error) => {
+    // Only an exception nobody handles ends the process.
+    if (process.listenerCount('uncaughtException') === 0) fatalError = error;
+  });
+
+  process.on('exit', (code) => {
+    endRunSpan(code);
+    sdk.exportPendingSync();
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const onSignal = () => {
+      const appHandlesIt = process.listenerCount(signal) > 0;
+      if (appHandlesIt) {
+        void flushWithin(sdk, SHUTDOWN_TIMEOUT_MS);
+        return;
+      }
+      endRunSpan(undefined, signal);
+      void flushWithin(sdk, SHUTDOWN_TIMEOUT_MS).finally(() => process.kill(process.pid, signal));
+    };
+    process.once(signal, onSignal);
+  }
+}

@@ -1,0 +1,170 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type SpanKindName = 'INTERNAL' | 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER' | 'UNSPECIFIED';
+
+export interface CollectedLink {
+  traceId: string;
+  spanId: string;
+  attributes: Record<string, unknown>;
+}
+
+/** One finished span as a fixture's real OTLP exporter sent it. */
+export interface CollectedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: SpanKindName;
+  serviceName: string;
+  scope: string;
+  attributes: Record<string, unknown>;
+  links: CollectedLink[];
+  events: { name: string; attributes: Record<string, unknown> }[];
+  status: { code: 'UNSET' | 'OK' | 'ERROR'; message?: string };
+  startTimeMs: number;
+  endTimeMs: number;
+}
+
+const KINDS: SpanKindName[] = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
+const STATUS: CollectedSpan['status']['code'][] = ['UNSET', 'OK', 'ERROR'];
+
+interface OtlpAnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: number | string;
+  doubleValue?: number;
+  arrayValue?: { values?: OtlpAnyValue[] };
+  kvlistValue?: { values?: OtlpKeyValue[] };
+  bytesValue?: string;
+}
+interface OtlpKeyValue {
+  key: string;
+  value?: OtlpAnyValue;
+}
+
+function anyValue(value: OtlpAnyValue | undefined): unknown {
+  if (value === undefined) return undefined;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(anyValue);
+  if (value.kvlistValue !== undefined) return attributes(value.kvlistValue.values);
+  return value.bytesValue;
+}
+
+function attributes(list: OtlpKeyValue[] | undefined): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const { key, value } of list ?? []) result[key] = anyValue(value);
+  return result;
+}
+
+const nanosToMs = (nanos: string | number | undefined) => Number(BigInt(nanos ?? 0) / 1000n) / 1000;
+
+/** Turns an OTLP/JSON ExportTraceServiceRequest into flat spans. Also reads exported files. */
+export function spansFromOtlpJson(request: unknown): CollectedSpan[] {
+  const spans: CollectedSpan[] = [];
+  for (const resourceSpans of (request as { resourceSpans?: any[] }).resourceSpans ?? []) {
+    const resource = attributes(resourceSpans.resource?.attributes);
+    for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
+      for (const span of scopeSpans.spans ?? []) {
+        spans.push({
+          traceId: span.traceId,
+          spanId: span.spanId,
+          parentSpanId: span.parentSpanId || undefined,
+          name: span.name,
+          kind: KINDS[span.kind ?? 0] ?? 'UNSPECIFIED',
+          serviceName: String(resource['service.name'] ?? ''),
+          scope: scopeSpans.scope?.name ?? '',
+          attributes: attributes(span.attributes),
+          links: (span.links ?? []).map((link: any) => ({ traceId: link.traceId, spanId: link.spanId, attributes: attributes(link.attributes) })),
+          events: (span.events ?? []).map((event: any) => ({ name: event.name, attributes: attributes(event.attributes) })),
+          status: { code: STATUS[span.status?.code ?? 0] ?? 'UNSET', message: span.status?.message || undefined },
+          startTimeMs: nanosToMs(span.startTimeUnixNano),
+          endTimeMs: nanosToMs(span.endTimeUnixNano),
+        });
+      }
+    }
+  }
+  return spans;
+}
+
+export interface SpanCollector {
+  /** The OTLP endpoint to give a fixture (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  url: string;
+  spans(): CollectedSpan[];
+  /** Resolves with all spans once `predicate` holds; rejects with a dump of what arrived on timeout. */
+  waitFor(predicate: (spans: CollectedSpan[]) => boolean, options?: { timeoutMs?: number }): Promise<CollectedSpan[]>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+/** An OTLP/HTTP JSON receiver on 127.0.0.1 that keeps every span it is sent. */
+export async function startCollector(): Promise<SpanCollector> {
+  let collected: CollectedSpan[] = [];
+  let waiters: Array<() => void> = [];
+  const server: Server = createServer((request, response) => {
+    readBody(request)
+      .then((body) => {
+        if (request.method !== 'POST' || !request.url?.endsWith('/v1/traces')) {
+          response.writeHead(404).end();
+          return;
+        }
+        if (!String(request.headers['content-type']).includes('json')) {
+          response.writeHead(415, { 'content-type': 'text/plain' }).end('this collector reads OTLP/HTTP JSON only');
+          return;
+        }
+        collected.push(...spansFromOtlpJson(JSON.parse(body.toString('utf8'))));
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        for (const wake of waiters) wake();
+      })
+      .catch(() => response.writeHead(400).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    spans: () => [...collected],
+    reset() {
+      collected = [];
+    },
+    waitFor(predicate, options) {
+      const timeoutMs = options?.timeoutMs ?? 15000;
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!predicate(collected)) return false;
+          cleanup();
+          resolve([...collected]);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`spans did not arrive within ${timeoutMs} ms; got ${collected.length}:\n${collected.map((s) => `  ${s.serviceName} ${s.kind} ${s.name}`).join('\n')}`));
+        }, timeoutMs);
+        const wake = () => void check();
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters = waiters.filter((waiter) => waiter !== wake);
+        };
+        waiters.push(wake);
+        check();
+      });
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
