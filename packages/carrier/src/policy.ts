@@ -21,7 +21,7 @@ import {
   ATTR_MESSAGING_OPERATION_NAME,
   ATTR_MESSAGING_OPERATION_TYPE,
   ATTR_MESSAGING_SYSTEM,
-} from '@opentelemetry/semantic-conventions/incubating';
+} from './semconv';
 import type { CarrierAdapter } from './adapters';
 import { extractContextFrom, injectContext, type InjectOptions, type InjectOutcome } from './propagation';
 import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';

@@ -53,9 +53,31 @@ export interface InjectOptions {
    * half a context is worse than none. @default unlimited
    */
   maxEntries?: number;
+  /**
+   * What to inject when `maxEntries` leaves too little room for every field.
+   * `all-or-none`: nothing. `traceparent-only`: the trace context without tracestate and
+   * baggage (for W3C, `traceparent` alone), if that fits; a warning is logged either way.
+   * @default 'all-or-none'
+   */
+  budgetPolicy?: 'all-or-none' | 'traceparent-only';
 }
 
 export type InjectOutcome = 'injected' | 'kept-existing' | 'no-room' | 'failed';
+
+/** How many entries injecting `ctx` would add; only fields the propagator really writes count. */
+function fieldsToAdd(ctx: Context, present: Set<string>): number {
+  const scratch: Record<string, string> = {};
+  propagation.inject(ctx, scratch, recordAdapter);
+  return Object.keys(scratch).filter((field) => !present.has(field)).length;
+}
+
+/** `ctx` without baggage and tracestate: what is left is the trace identity alone. */
+function withoutOptionalFields(ctx: Context): Context {
+  const trimmed = propagation.deleteBaggage(ctx);
+  const spanContext = trace.getSpanContext(trimmed);
+  if (spanContext?.traceState === undefined) return trimmed;
+  return trace.setSpanContext(trimmed, { ...spanContext, traceState: undefined });
+}
 
 /**
  * Injects `ctx` into `carrier` through the global propagator. Never throws: a failure is logged
@@ -70,12 +92,18 @@ export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapt
     if (options?.keepExisting !== false && carrierHasContext(carrier, adapter)) return 'kept-existing';
     if (options?.maxEntries !== undefined) {
       const present = new Set(adapter.keys(carrier));
-      const missing = propagation.fields().filter((field) => !present.has(field));
-      // Only fields the propagator would really write count against the budget.
-      const scratch: Record<string, string> = {};
-      propagation.inject(ctx, scratch, recordAdapter);
-      const needed = missing.filter((field) => scratch[field] !== undefined).length;
+      const needed = fieldsToAdd(ctx, present);
       if (present.size + needed > options.maxEntries) {
+        if (options.budgetPolicy === 'traceparent-only') {
+          const trimmed = withoutOptionalFields(ctx);
+          if (present.size + fieldsToAdd(trimmed, present) <= options.maxEntries) {
+            logger.warn(
+              `carrier holds ${present.size} of ${options.maxEntries} entries; context needs ${needed} more, so only the trace context is injected (tracestate and baggage dropped)`,
+            );
+            propagation.inject(trimmed, carrier, adapter);
+            return 'injected';
+          }
+        }
         logger.warn(
           `carrier holds ${present.size} of ${options.maxEntries} entries; context needs ${needed} more, so none is injected and the message is sent without it`,
         );

@@ -17,7 +17,7 @@ export interface InstrumentationEntry {
 export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
   { short: 'kafkajs', package: '@threadline/kafkajs', export: 'KafkaJsInstrumentation', modules: ['kafkajs'] },
   { short: 'amqplib', package: '@threadline/amqplib', export: 'AmqplibInstrumentation', modules: ['amqplib'] },
-  { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs'] },
+  { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs', 'sqs-consumer'] },
   { short: 'mongodb-queue', package: '@threadline/mongodb-queue', export: 'MongoQueueInstrumentation', modules: ['mongodb'] },
   { short: 'k8s-job', package: '@threadline/k8s-job', export: 'KubernetesJobInstrumentation', modules: ['@kubernetes/client-node'] },
   {

@@ -1,15 +1,17 @@
 import type { TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import { JaegerPropagator } from '@opentelemetry/propagator-jaeger';
 
+/* eslint-disable @typescript-eslint/no-require-imports */
+// b3 and jaeger load only when named, to keep start-up short.
+const b3 = () => require('@opentelemetry/propagator-b3') as typeof import('@opentelemetry/propagator-b3');
 const FACTORIES: Record<string, () => TextMapPropagator> = {
   tracecontext: () => new W3CTraceContextPropagator(),
   baggage: () => new W3CBaggagePropagator(),
-  b3: () => new B3Propagator(),
-  b3multi: () => new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER }),
-  jaeger: () => new JaegerPropagator(),
+  b3: () => new (b3().B3Propagator)(),
+  b3multi: () => new (b3().B3Propagator)({ injectEncoding: b3().B3InjectEncoding.MULTI_HEADER }),
+  jaeger: () => new (require('@opentelemetry/propagator-jaeger') as typeof import('@opentelemetry/propagator-jaeger')).JaegerPropagator(),
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** The propagator OTEL_PROPAGATORS names; `tracecontext,baggage` when unset. */
 export function propagatorFromEnv(env: NodeJS.ProcessEnv): TextMapPropagator {
