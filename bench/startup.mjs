@@ -20,7 +20,8 @@ function timeToFirstLine(args) {
     const started = process.hrtime.bigint();
     const child = spawn(process.execPath, [...args, app], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', NODE_OPTIONS: '' },
+      // No cloud resource detectors: they would probe metadata addresses off this machine.
+      env: { ...process.env, OTEL_NODE_RESOURCE_DETECTORS: 'env', OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', NODE_OPTIONS: '' },
     });
     child.stdout.once('data', () => {
       resolve(Number(process.hrtime.bigint() - started) / 1e6);

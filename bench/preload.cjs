@@ -1,0 +1,41 @@
+// The same SDK set-up for every variant: BatchSpanProcessor and an exporter that drops spans.
+// BENCH_VARIANT picks what is instrumented: none | threadline | propagation-only | upstream.
+const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
+const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+const { registerInstrumentations } = require('@opentelemetry/instrumentation');
+
+const dropExporter = {
+  export(spans, done) {
+    done({ code: 0 });
+  },
+  shutdown: () => Promise.resolve(),
+};
+const provider = new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropExporter)] });
+provider.register();
+
+const THREADLINE = {
+  kafkajs: () => new (require('@threadline/kafkajs').KafkaJsInstrumentation)(config()),
+  amqplib: () => new (require('@threadline/amqplib').AmqplibInstrumentation)(config()),
+  sqs: () => new (require('@threadline/sqs').SqsInstrumentation)(config()),
+  mongodb: () =>
+    new (require('@threadline/mongodb-queue').MongoQueueInstrumentation)({ ...config(), collections: ['bench.queue'] }),
+};
+const UPSTREAM = {
+  kafkajs: () => new (require('@opentelemetry/instrumentation-kafkajs').KafkaJsInstrumentation)(),
+  amqplib: () => new (require('@opentelemetry/instrumentation-amqplib').AmqplibInstrumentation)(),
+  sqs: () => new (require('@opentelemetry/instrumentation-aws-sdk').AwsInstrumentation)(),
+};
+
+function config() {
+  return process.env.BENCH_VARIANT === 'propagation-only' ? { mode: 'propagation-only' } : {};
+}
+
+const variant = process.env.BENCH_VARIANT;
+const transport = process.env.BENCH_TRANSPORT;
+let instrumentation;
+if (variant === 'threadline' || variant === 'propagation-only') instrumentation = THREADLINE[transport]();
+else if (variant === 'upstream') instrumentation = UPSTREAM[transport]();
+else if (variant !== 'none') throw new Error(`unknown BENCH_VARIANT ${variant}`);
+if (instrumentation) registerInstrumentations({ instrumentations: [instrumentation], tracerProvider: provider });
+
+globalThis.__benchFlush = () => provider.forceFlush();
