@@ -16,7 +16,7 @@ import {
   withExtractedContext,
   type CarrierAdapter,
 } from '../src';
-import { setupOtel, VALID_TRACE_ID, VALID_TRACEPARENT } from './otel';
+import { setupInMemoryOtel as setupOtel, VALID_TRACE_ID, VALID_TRACEPARENT } from '@threadline/testing';
 
 const { tracer } = setupOtel();
 

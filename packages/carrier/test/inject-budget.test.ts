@@ -1,7 +1,7 @@
 import { diag, DiagLogLevel, propagation, ROOT_CONTEXT, trace, TraceFlags, type DiagLogger } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { carriedSpanContext, injectContext, sqsAttributesAdapter, type SqsMessageAttributes } from '../src';
-import { setupOtel, VALID_TRACE_ID } from './otel';
+import { setupInMemoryOtel as setupOtel, VALID_TRACE_ID } from '@threadline/testing';
 
 setupOtel();
 

@@ -1,6 +1,6 @@
 import { context, diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { kafkaHeadersAdapter, MessagingSpanPolicy, type MessagingInstrumentationConfig } from '../src';
-import { setupOtel, VALID_TRACEPARENT } from './otel';
+import { setupInMemoryOtel as setupOtel, VALID_TRACEPARENT } from '@threadline/testing';
 
 const { exporter, tracer } = setupOtel();
 let config: MessagingInstrumentationConfig<{ id: number; trusted?: boolean }> = {};

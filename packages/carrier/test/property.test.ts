@@ -13,7 +13,7 @@ import {
   sqsAttributesAdapter,
   type CarrierAdapter,
 } from '../src';
-import { setupOtel } from './otel';
+import { setupInMemoryOtel as setupOtel } from '@threadline/testing';
 
 setupOtel();
 // 5,000 cases per property in CI; `pnpm fuzz` raises it.

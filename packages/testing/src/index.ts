@@ -6,3 +6,5 @@ export { runFixture, startFixture, REGISTER_ENTRY } from './fixtures';
 export type { FixtureOptions, FixtureProcess, FixtureResult } from './fixtures';
 export { assertLink, assertNoOrphans, assertParentChild, assertSingleTrace, findSpan, findSpans, formatSpans } from './assertions';
 export type { SpanMatcher } from './assertions';
+export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACEPARENT_PATTERN } from './otel';
+export type { DiagRecord } from './otel';
