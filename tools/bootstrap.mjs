@@ -63,6 +63,19 @@ function summarizeJest() {
   return failed;
 }
 
+/** The demo's HTML check opens the waterfall in a real headless browser: Debian's chromium. */
+function ensureChromium() {
+  if (spawnSync('chromium', ['--version'], { env }).status === 0) return;
+  const root = process.getuid?.() === 0;
+  if (spawnSync('apt-get', ['--version'], { env }).status !== 0 || !root) {
+    process.stdout.write('chromium is missing and cannot be installed here (needs root and apt-get): the HTML waterfall check will fail; install it with `apt-get install -y chromium`\n');
+    return;
+  }
+  step('installing chromium (apt-get) for the HTML waterfall check');
+  must('apt-get', ['update', '-q'], 'apt-get update');
+  must('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], 'apt-get install chromium');
+}
+
 const pnpm = pnpmCommand();
 step('installing dependencies');
 must(pnpm, ['install', ...(process.env.CI ? ['--frozen-lockfile'] : [])], 'pnpm install');
@@ -70,6 +83,7 @@ step('building');
 must(pnpm, ['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], 'build');
 
 if (task === 'test') {
+  ensureChromium();
   step('starting the brokers (tools/brokers)');
   must('node', ['tools/brokers/cli.mjs', 'up'], 'brokers up');
   step('lint, typecheck and tests');

@@ -1,0 +1,81 @@
+// reporter: claims outbox documents one at a time and starts a Kubernetes Job per order that
+// writes the order's report. The claim is await-style, so the one line threadline's
+// mongodb-queue README gives for it, withDocumentContext(doc, fn), runs the work in the
+// document's trace; the Job then carries that trace in its container env (threadline's k8s-job).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
+import { withDocumentContext } from '@threadline/mongodb-queue';
+import { trace } from '@opentelemetry/api';
+import { MongoClient } from 'mongodb';
+
+const mongo = await MongoClient.connect(process.env.MONGODB_URL ?? 'mongodb://127.0.0.1:27017');
+const outbox = mongo.db('shop').collection('outbox');
+
+const kubeConfig = new KubeConfig();
+kubeConfig.loadFromOptions({
+  clusters: [{ name: 'local', server: process.env.K8S_SERVER ?? 'http://127.0.0.1:8001', skipTLSVerify: true }],
+  users: [{ name: 'reporter' }],
+  contexts: [{ name: 'local', cluster: 'local', user: 'reporter' }],
+  currentContext: 'local',
+});
+const batch = kubeConfig.makeApiClient(BatchV1Api);
+
+// The job runs this repository's report-job.mjs under the register hook, like every service.
+const registerPath = fileURLToPath(import.meta.resolve('@threadline/register'));
+const servicesDir = fileURLToPath(new URL('.', import.meta.url));
+const passOn = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_BSP_SCHEDULE_DELAY', 'REPORT_DIR'];
+
+function reportJob(doc) {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: `report-${doc.orderId}`, labels: { app: 'order-report' } },
+    spec: {
+      backoffLimit: 0,
+      ttlSecondsAfterFinished: 60,
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'report',
+              image: 'node:20-slim',
+              workingDir: servicesDir,
+              command: ['node', '--import', registerPath, 'report-job.mjs'],
+              env: [
+                { name: 'OTEL_SERVICE_NAME', value: 'report-job' },
+                { name: 'ORDER_ID', value: doc.orderId },
+                ...passOn.filter((name) => process.env[name]).map((name) => ({ name, value: process.env[name] })),
+              ],
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+let running = true;
+const stop = () => (running = false);
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
+
+console.log('reporter ready: polling shop.outbox');
+while (running) {
+  const doc = await outbox.findOneAndUpdate(
+    { status: 'pending' },
+    { $set: { status: 'claimed', claimedAt: new Date() } },
+    { sort: { createdAt: 1 }, returnDocument: 'after' },
+  );
+  if (doc === null) {
+    await sleep(100);
+    continue;
+  }
+  await withDocumentContext(doc, async () => {
+    trace.getActiveSpan()?.setAttribute('order.id', doc.orderId);
+    const job = await batch.createNamespacedJob({ namespace: 'default', body: reportJob(doc) });
+    console.log(`order ${doc.orderId}: started job ${job.metadata.name}`);
+  }).catch((error) => console.error(`order ${doc.orderId}: could not start the report job: ${error.body?.message ?? error.message}`));
+}
+await mongo.close();

@@ -1,0 +1,69 @@
+// The demo end to end, against the real brokers (node tools/brokers/cli.mjs up). This is the CI
+// smoke test: one order must come out as one trace over all six processes.
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dumpDom, isAlive, renderedBars, runDemo, servicePids } from './helpers';
+
+jest.setTimeout(120000);
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('a broker that is not reachable is named at once, with the command that starts it', async () => {
+  const port = await closedPort();
+  const run = await runDemo(['--orders', '1'], { env: { RABBITMQ_PORT: String(port) }, timeoutMs: 20000 });
+  expect(run.code).toBe(1);
+  expect(run.stdout).toContain(`RabbitMQ is not reachable at 127.0.0.1:${port} (ECONNREFUSED)`);
+  expect(run.stdout).toContain('pnpm brokers up');
+  expect(run.stdout).not.toMatch(/ready \(/);
+  expect(run.ms).toBeLessThan(10000);
+});
+
+test('--orders 1: one trace across all six processes, exit 0, a waterfall chromium can draw, nothing left running', async () => {
+  const run = await runDemo(['--orders', '1']);
+  const explain = `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
+  expect({ code: run.code, explain }).toEqual({ code: 0, explain });
+
+  const [orderLine] = run.stdout.split('\n').filter((line) => line.startsWith('✔ order '));
+  expect(orderLine).toMatch(/^✔ order [0-9a-f]{8}: one trace [0-9a-f]{32}, 6\/6 services, \d+ spans, no orphans$/);
+  expect(run.stdout).toContain('VERDICT: PASS — 1/1 orders, each exactly one trace across all 6 processes');
+  for (const service of ['api', 'payments', 'shipping', 'notifier', 'reporter', 'report-job']) {
+    expect(run.stdout).toMatch(new RegExp(`^  ${service} +`, 'm'));
+  }
+
+  const pids = servicePids(run.stdout);
+  expect(pids).toHaveLength(5);
+  expect(pids.filter(isAlive)).toEqual([]);
+
+  const file = /^HTML waterfall: (.+\.html)$/m.exec(run.stdout)?.[1];
+  expect(file && existsSync(file)).toBe(true);
+  const spanCount = Number(/data-span-count="(\d+)"/.exec(readFileSync(file!, 'utf8'))?.[1]);
+  expect(spanCount).toBeGreaterThanOrEqual(6);
+  const bars = renderedBars(dumpDom(file!));
+  expect(bars).toHaveLength(spanCount);
+  expect(new Set(bars).size).toBe(spanCount);
+});
+
+// Signalled before any order is sent, so that no order is left in the brokers for the next run.
+test('Ctrl-C (SIGINT) stops every service it started', async () => {
+  let signalled = false;
+  const run = await runDemo(['--orders', '2'], {
+    onOutput: (stdout, child) => {
+      if (!signalled && /all services ready/.test(stdout)) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    },
+  });
+  expect(signalled).toBe(true);
+  expect(run.code).toBe(130);
+  expect(run.stdout).toContain('SIGINT: stopping the services');
+  const pids = servicePids(run.stdout);
+  expect(pids).toHaveLength(5);
+  expect(pids.filter(isAlive)).toEqual([]);
+});
