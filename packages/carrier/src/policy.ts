@@ -82,14 +82,23 @@ export class MessagingScope {
     return this.ended;
   }
 
-  /** Ends the span when `result` settles (a promise) or now (any other value); passes it through. */
+  /**
+   * Ends the span when `result` settles (a promise) or now (any other value). A promise is
+   * returned as a new promise that settles the same way, so a rejection nobody handles stays
+   * unhandled, as it would be without instrumentation.
+   */
   endWith<R>(result: R): R {
-    if (result instanceof Promise || (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function')) {
-      (result as unknown as Promise<unknown>).then(
-        () => this.end(),
-        (error: unknown) => this.end(error ?? new Error('rejected')),
-      );
-      return result;
+    if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
+      return (result as unknown as PromiseLike<unknown>).then(
+        (value) => {
+          this.end();
+          return value;
+        },
+        (error: unknown) => {
+          this.end(error ?? new Error('rejected'));
+          throw error;
+        },
+      ) as unknown as R;
     }
     this.end();
     return result;

@@ -178,3 +178,14 @@ test('end is idempotent, records errors, and endWith follows a promise', async (
   expect(e.attributes['error.type']).toBe('TypeError');
   expect(p.attributes['error.type']).toBe('RangeError');
 });
+
+test('endWith hands back a promise that rejects with the same error, so an ignored rejection stays unhandled', async () => {
+  const scope = policy.startSend({ destination: 'lost' });
+  const failure = new Error('nobody listens');
+  const original = Promise.reject(failure);
+  const returned = scope.endWith(original);
+  // The original now has a handler (ours); the caller's copy must still reject on its own.
+  expect(returned).not.toBe(original);
+  await expect(returned).rejects.toBe(failure);
+  expect(exporter.getFinishedSpans().find((s) => s.name === 'send lost')?.attributes['error.type']).toBe('Error');
+});

@@ -8,3 +8,5 @@ export { assertLink, assertNoOrphans, assertParentChild, assertSingleTrace, find
 export type { SpanMatcher } from './assertions';
 export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACEPARENT_PATTERN } from './otel';
 export type { DiagRecord } from './otel';
+export { startK8sApiStandIn } from './k8s-api/server';
+export type { K8sApiStandIn, K8sApiStandInOptions } from './k8s-api/server';

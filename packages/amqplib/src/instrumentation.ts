@@ -1,0 +1,664 @@
+import { context, SpanStatusCode, type Attributes, type DiagLogger } from '@opentelemetry/api';
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  InstrumentationNodeModuleFile,
+  isWrapped,
+} from '@opentelemetry/instrumentation';
+import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_MESSAGE_CONVERSATION_ID,
+  ATTR_MESSAGING_MESSAGE_ID,
+  ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY,
+  ATTR_MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
+  MESSAGING_SYSTEM_VALUE_RABBITMQ,
+} from '@threadline/carrier';
+import { amqpHeadersAdapter, MessagingSpanPolicy, recordSpanError, type MessagingScope } from '@threadline/carrier';
+import type {
+  AmqpChannel,
+  AmqpConnection,
+  AnyFunction,
+  ChannelModelModule,
+  ChannelPrototype,
+  ConnectModule,
+  ServerAddress,
+} from './internal-types';
+import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
+
+/** Every amqplib release from 0.10.0 up to the last 2.x. */
+export const SUPPORTED_VERSIONS = ['>=0.10.0 <3'];
+
+/** The name RabbitMQ gives the default (nameless) exchange. */
+export const DEFAULT_EXCHANGE = 'amq.default';
+
+export const DEFAULT_MAX_UNSETTLED_SPANS = 1000;
+export const DEFAULT_UNSETTLED_TIMEOUT_MS = 60_000;
+
+/** How a consumer span's message was settled, recorded on the span. */
+export const ATTR_SETTLEMENT = 'threadline.amqplib.settlement';
+export type Settlement = 'ack' | 'nack' | 'reject' | 'channel_closed' | 'timeout' | 'evicted' | 'no_ack';
+
+const CHANNEL_METHODS: (keyof ChannelPrototype)[] = ['publish', 'consume', 'get', 'ack', 'nack', 'reject', 'ackAll', 'nackAll'];
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+function positiveNumber(value: unknown): number | undefined {
+  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof number === 'number' && Number.isFinite(number) && number > 0 ? number : undefined;
+}
+
+/** Producer `messaging.destination.name` per the RabbitMQ conventions: `{exchange}:{routing key}`. */
+export function producerDestination(exchange: unknown, routingKey: unknown): string {
+  const parts = [exchange, routingKey].filter((part): part is string => typeof part === 'string' && part !== '');
+  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
+}
+
+/**
+ * Consumer `messaging.destination.name` per the RabbitMQ conventions:
+ * `{exchange}:{routing key}:{queue}`, empty parts left out, the routing key once when it is the queue.
+ */
+export function consumerDestination(exchange: unknown, routingKey: unknown, queue: unknown): string {
+  const text = (part: unknown) => (typeof part === 'string' ? part : '');
+  const key = text(routingKey);
+  const queueName = text(queue);
+  const parts = [text(exchange), key === queueName ? '' : key, queueName].filter((part) => part !== '');
+  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
+}
+
+/**
+ * The server a connect call targets: host and port only. User, password, vhost and query are
+ * never read out of the URL, so they cannot reach a span.
+ */
+export function serverFromUrl(url: unknown): ServerAddress {
+  try {
+    if (isObject(url)) {
+      const protocol = `${typeof url.protocol === 'string' && url.protocol !== '' ? url.protocol : 'amqp'}:`;
+      const port = positiveNumber(url.port) ?? (protocol === 'amqp:' ? 5672 : 5671);
+      return { address: typeof url.hostname === 'string' && url.hostname !== '' ? url.hostname : 'localhost', port };
+    }
+    const parsed = new URL(typeof url === 'string' && url !== '' ? url : 'amqp://localhost');
+    const address = parsed.hostname.replace(/^\[|\]$/g, '');
+    const port = positiveNumber(parsed.port) ?? (parsed.protocol === 'amqp:' ? 5672 : 5671);
+    return { address: address === '' ? undefined : address, port };
+  } catch {
+    return {};
+  }
+}
+
+/** A copy of the caller's headers that amqplib encodes exactly as it would the original. */
+function copyHeaders(headers: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  // Null prototype: a `__proto__` header stays a header. for-in, like amqplib's encoder, also
+  // takes inherited enumerable keys.
+  const copy: Record<string, unknown> = Object.create(null);
+  if (headers) for (const key in headers) copy[key] = headers[key];
+  return copy;
+}
+
+interface UnsettledEntry {
+  channel: AmqpChannel;
+  deliveryTag: number;
+  scope: MessagingScope;
+  deadline: number;
+}
+
+/** Ends a consumer span with how its message was settled (and the handler's error, if any). Never throws. */
+function endSettled(scope: MessagingScope, settlement: Settlement, detail?: string, error?: unknown): void {
+  try {
+    const span = scope.span;
+    if (span !== undefined && !scope.isEnded) {
+      span.setAttribute(ATTR_SETTLEMENT, settlement);
+      if (settlement === 'nack' || settlement === 'reject' || settlement === 'channel_closed') {
+        span.setAttribute(ATTR_ERROR_TYPE, settlement);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: detail ?? settlement });
+      }
+    }
+  } finally {
+    scope.end(error);
+  }
+}
+
+/**
+ * Consumer spans whose messages are not yet settled. Bounded twice: at most `max` entries (the
+ * oldest is ended first) and each for at most `timeoutMs`. Channels are keyed weakly.
+ */
+export class UnsettledSpans {
+  private readonly oldestFirst = new Set<UnsettledEntry>();
+  private readonly byChannel = new WeakMap<AmqpChannel, Map<number, UnsettledEntry>>();
+  private timer: NodeJS.Timeout | undefined;
+  private warnedFull = false;
+
+  constructor(
+    private readonly limits: () => { max: number; timeoutMs: number },
+    private readonly logger: DiagLogger,
+  ) {}
+
+  get size(): number {
+    return this.oldestFirst.size;
+  }
+
+  track(channel: AmqpChannel, deliveryTag: unknown, scope: MessagingScope): void {
+    if (typeof deliveryTag !== 'number') {
+      this.logger.debug('message without a delivery tag; its span ends now');
+      endSettled(scope, 'evicted');
+      return;
+    }
+    let entries = this.byChannel.get(channel);
+    if (entries === undefined) {
+      entries = new Map();
+      this.byChannel.set(channel, entries);
+      this.watchClose(channel);
+    }
+    const previous = entries.get(deliveryTag);
+    if (previous !== undefined) this.finish(previous, 'evicted');
+    const { max, timeoutMs } = this.limits();
+    const entry: UnsettledEntry = { channel, deliveryTag, scope, deadline: Date.now() + timeoutMs };
+    entries.set(deliveryTag, entry);
+    this.oldestFirst.add(entry);
+    while (this.oldestFirst.size > max) {
+      const oldest = this.oldestFirst.values().next().value as UnsettledEntry;
+      const message = `more than ${max} consumer spans wait for ack/nack/reject (maxUnsettledSpans); the oldest is ended unsettled`;
+      if (this.warnedFull) this.logger.debug(message);
+      else this.logger.warn(`${message} (logged once; later evictions at debug level)`);
+      this.warnedFull = true;
+      this.finish(oldest, 'evicted');
+    }
+    this.schedule();
+  }
+
+  /** One message (or, with `allUpTo`, every tracked message up to its tag) was settled. */
+  settle(channel: AmqpChannel, deliveryTag: unknown, allUpTo: boolean, settlement: Settlement, detail?: string): void {
+    const entries = this.byChannel.get(channel);
+    if (entries === undefined || typeof deliveryTag !== 'number') return;
+    if (!allUpTo) {
+      const entry = entries.get(deliveryTag);
+      if (entry !== undefined) this.finish(entry, settlement, detail);
+      return;
+    }
+    // Tag 0 with "all up to" means every outstanding message (AMQP 0-9-1).
+    for (const [tag, entry] of entries) {
+      if (deliveryTag === 0 || tag <= deliveryTag) this.finish(entry, settlement, detail);
+    }
+  }
+
+  /** Every tracked message of the channel was settled (ackAll, nackAll) or lost (close). */
+  settleAll(channel: AmqpChannel, settlement: Settlement, detail?: string): void {
+    const entries = this.byChannel.get(channel);
+    if (entries === undefined) return;
+    for (const entry of entries.values()) this.finish(entry, settlement, detail);
+  }
+
+  /** Ends every open span (instrumentation disabled). */
+  clear(): void {
+    for (const entry of this.oldestFirst) this.finish(entry, 'evicted');
+  }
+
+  private finish(entry: UnsettledEntry, settlement: Settlement, detail?: string): void {
+    this.oldestFirst.delete(entry);
+    this.byChannel.get(entry.channel)?.delete(entry.deliveryTag);
+    endSettled(entry.scope, settlement, detail);
+    if (this.oldestFirst.size === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private watchClose(channel: AmqpChannel): void {
+    try {
+      // 'close' is emitted however a channel ends: closed by the app, by the broker, or with its
+      // connection. Only a 'close' listener is added: an 'error' listener would change what the app sees.
+      channel.once?.('close', () => this.settleAll(channel, 'channel_closed', 'channel closed before the message was settled'));
+    } catch (error) {
+      this.logger.debug('could not watch the channel for close; its spans end by timeout', error);
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined || this.oldestFirst.size === 0) return;
+    const oldest = this.oldestFirst.values().next().value as UnsettledEntry;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.expire();
+      this.schedule();
+    }, Math.max(0, oldest.deadline - Date.now()));
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const entry of this.oldestFirst) {
+      if (entry.deadline > now) break;
+      this.finish(entry, 'timeout');
+    }
+  }
+}
+
+function configFromEnv(env: NodeJS.ProcessEnv): AmqplibInstrumentationConfig {
+  const config: AmqplibInstrumentationConfig = {};
+  const max = positiveNumber(env.THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS);
+  const timeout = positiveNumber(env.THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS);
+  if (max !== undefined) config.maxUnsettledSpans = Math.floor(max);
+  if (timeout !== undefined) config.unsettledTimeoutMs = timeout;
+  return config;
+}
+
+/**
+ * Keeps one trace across RabbitMQ for amqplib: publish and sendToQueue (Channel and
+ * ConfirmChannel, promise and callback APIs) inject the context into a copy of the message
+ * headers; consume and get extract it.
+ */
+export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumentationConfig> {
+  private readonly policy = new MessagingSpanPolicy<AmqplibMessage>({
+    system: MESSAGING_SYSTEM_VALUE_RABBITMQ,
+    getTracer: () => this.tracer,
+    getConfig: () => this.getConfig(),
+  });
+
+  private readonly unsettled = new UnsettledSpans(() => this.unsettledLimits(), this._diag);
+
+  /** Servers of the connections opened while instrumented. */
+  private readonly servers = new WeakMap<object, ServerAddress>();
+
+  /** Channels inside a ConfirmChannel publish: the plain publish it calls adds no second span. */
+  private readonly inConfirmPublish = new WeakSet<object>();
+
+  constructor(config: AmqplibInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, { ...configFromEnv(process.env), ...config });
+  }
+
+  /** Open consumer spans waiting for ack, nack or reject. */
+  get unsettledSpanCount(): number {
+    return this.unsettled.size;
+  }
+
+  override disable(): void {
+    super.disable();
+    this.unsettled?.clear();
+  }
+
+  protected init() {
+    const file = (name: string, patch: (exports: any) => any, unpatch: (exports: any) => void) =>
+      new InstrumentationNodeModuleFile(`amqplib/lib/${name}`, SUPPORTED_VERSIONS, patch, unpatch);
+    return [
+      new InstrumentationNodeModuleDefinition('amqplib', SUPPORTED_VERSIONS, undefined, undefined, [
+        file('connect.js', (exports) => this.patchConnect(exports), (exports) => this.unpatchConnect(exports)),
+        file('channel_model.js', (exports) => this.patchModel(exports, 'promise'), (exports) => this.unpatchModel(exports)),
+        file('callback_model.js', (exports) => this.patchModel(exports, 'callback'), (exports) => this.unpatchModel(exports)),
+      ]),
+    ];
+  }
+
+  private unsettledLimits(): { max: number; timeoutMs: number } {
+    const config = this.getConfig();
+    return {
+      max: Math.floor(positiveNumber(config.maxUnsettledSpans) ?? DEFAULT_MAX_UNSETTLED_SPANS),
+      timeoutMs: positiveNumber(config.unsettledTimeoutMs) ?? DEFAULT_UNSETTLED_TIMEOUT_MS,
+    };
+  }
+
+  // ---- patching ----------------------------------------------------------------------------
+
+  private patchConnect(exports: ConnectModule): ConnectModule {
+    if (typeof exports?.connect !== 'function') {
+      this._diag.debug('amqplib lib/connect.js has no connect(); server.address will come from the socket');
+      return exports;
+    }
+    if (isWrapped(exports.connect)) this._unwrap(exports, 'connect');
+    this._wrap(exports, 'connect', (original) => this.wrapConnect(original as AnyFunction));
+    return exports;
+  }
+
+  private unpatchConnect(exports: ConnectModule): void {
+    if (exports && isWrapped(exports.connect)) this._unwrap(exports, 'connect');
+  }
+
+  private patchModel(exports: ChannelModelModule, api: 'promise' | 'callback'): ChannelModelModule {
+    const channel = exports?.Channel?.prototype;
+    if (channel === undefined || CHANNEL_METHODS.some((name) => typeof channel[name] !== 'function')) {
+      this._diag.warn(`amqplib ${api} API does not have the expected Channel methods; it is not instrumented`);
+      return exports;
+    }
+    this.unpatchModel(exports);
+    this._wrap(channel, 'publish', (original) => this.wrapPublish(original, false));
+    this._wrap(channel, 'consume', (original) => this.wrapConsume(original));
+    this._wrap(channel, 'get', (original) => (api === 'promise' ? this.wrapPromiseGet(original) : this.wrapCallbackGet(original)));
+    this._wrap(channel, 'ack', (original) => this.wrapSettle(original, 'ack'));
+    this._wrap(channel, 'nack', (original) => this.wrapSettle(original, 'nack'));
+    this._wrap(channel, 'reject', (original) => this.wrapSettle(original, 'reject'));
+    this._wrap(channel, 'ackAll', (original) => this.wrapSettleAll(original, 'ack'));
+    this._wrap(channel, 'nackAll', (original) => this.wrapSettleAll(original, 'nack'));
+    const confirm = exports.ConfirmChannel?.prototype;
+    if (confirm !== undefined && Object.prototype.hasOwnProperty.call(confirm, 'publish') && typeof confirm.publish === 'function') {
+      this._wrap(confirm, 'publish', (original) => this.wrapPublish(original, true));
+    } else {
+      this._diag.warn(`amqplib ${api} API has no ConfirmChannel.publish; confirm channels get no spans`);
+    }
+    return exports;
+  }
+
+  private unpatchModel(exports: ChannelModelModule): void {
+    const channel = exports?.Channel?.prototype;
+    if (channel !== undefined) {
+      for (const name of CHANNEL_METHODS) if (isWrapped(channel[name])) this._unwrap(channel, name);
+    }
+    const confirm = exports?.ConfirmChannel?.prototype;
+    if (confirm !== undefined && Object.prototype.hasOwnProperty.call(confirm, 'publish') && isWrapped(confirm.publish)) {
+      this._unwrap(confirm, 'publish');
+    }
+  }
+
+  // ---- connection --------------------------------------------------------------------------
+
+  private wrapConnect(original: AnyFunction): AnyFunction {
+    const servers = this.servers;
+    return function connect(this: unknown, ...args: unknown[]) {
+      const [url, , openCallback] = args;
+      if (typeof openCallback !== 'function') return original.apply(this, args);
+      const server = serverFromUrl(url);
+      args[2] = function opened(this: unknown, ...results: unknown[]) {
+        const [error, connection] = results;
+        if (error == null && isObject(connection)) servers.set(connection, server);
+        return openCallback.apply(this, results);
+      };
+      return original.apply(this, args);
+    };
+  }
+
+  private serverOf(channel: AmqpChannel): ServerAddress {
+    try {
+      const connection: AmqpConnection | undefined = channel?.connection;
+      if (typeof connection !== 'object' || connection === null) return {};
+      const known = this.servers.get(connection);
+      if (known !== undefined) return known;
+      // Connected before the instrumentation was enabled: the socket's peer is the next best.
+      const stream = connection.stream;
+      return { address: stream?.remoteAddress, port: stream?.remotePort };
+    } catch {
+      return {};
+    }
+  }
+
+  private serverAttributes(channel: AmqpChannel, attributes: Attributes): Attributes {
+    const { address, port } = this.serverOf(channel);
+    if (typeof address === 'string' && address !== '') attributes[ATTR_SERVER_ADDRESS] = address;
+    if (typeof port === 'number') attributes[ATTR_SERVER_PORT] = port;
+    return attributes;
+  }
+
+  // ---- publish -----------------------------------------------------------------------------
+
+  private wrapPublish(original: AnyFunction, confirm: boolean): AnyFunction {
+    const inConfirmPublish = this.inConfirmPublish;
+    const traced = (channel: AmqpChannel, args: unknown[]) => this.tracedPublish(channel, original, args, confirm);
+    return function publish(this: AmqpChannel, ...args: unknown[]) {
+      if (!confirm && inConfirmPublish.has(this)) return original.apply(this, args);
+      return traced(this, args);
+    };
+  }
+
+  private tracedPublish(channel: AmqpChannel, original: AnyFunction, args: unknown[], confirm: boolean): unknown {
+    const [exchange, routingKey, content, options, callback] = args;
+    const publishArgs = args.slice();
+    let scope: MessagingScope | undefined;
+    let endsOnConfirm = false;
+    try {
+      const properties = isObject(options) ? options : {};
+      scope = this.policy.startSend({
+        destination: typeof exchange === 'string' && exchange !== '' ? exchange : DEFAULT_EXCHANGE,
+        attributes: this.publishAttributes(channel, exchange, routingKey, properties),
+        message: { content: content as Buffer, fields: { exchange: exchange as string, routingKey: routingKey as string }, properties },
+      });
+      const withContext = this.optionsWithContext(scope, options);
+      if (withContext !== undefined) publishArgs[3] = withContext;
+      if (confirm && (callback === undefined || callback === null || typeof callback === 'function')) {
+        publishArgs[4] = this.confirmCallback(scope, callback as AnyFunction | undefined | null);
+        endsOnConfirm = true;
+      }
+    } catch (error) {
+      this._diag.debug('could not prepare the publish span; the message is sent as it was', error);
+      scope?.end();
+      return original.apply(channel, args);
+    }
+    const sending = scope;
+    if (confirm) this.inConfirmPublish.add(channel);
+    let result: unknown;
+    try {
+      result = sending.run(() => original.apply(channel, publishArgs));
+    } catch (error) {
+      sending.end(error);
+      throw error;
+    } finally {
+      if (confirm) this.inConfirmPublish.delete(channel);
+    }
+    if (!endsOnConfirm) sending.end();
+    return result;
+  }
+
+  private publishAttributes(channel: AmqpChannel, exchange: unknown, routingKey: unknown, options: Record<string, unknown>): Attributes {
+    const attributes: Attributes = { [ATTR_MESSAGING_DESTINATION_NAME]: producerDestination(exchange, routingKey) };
+    if (typeof routingKey === 'string' && routingKey !== '') attributes[ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY] = routingKey;
+    this.messageAttributes(options, attributes);
+    return this.serverAttributes(channel, attributes);
+  }
+
+  private messageAttributes(properties: Record<string, unknown> | undefined, attributes: Attributes): void {
+    if (!isObject(properties)) return;
+    const { messageId, correlationId } = properties;
+    if (typeof messageId === 'string' && messageId !== '') attributes[ATTR_MESSAGING_MESSAGE_ID] = messageId;
+    if (typeof correlationId === 'string' && correlationId !== '') attributes[ATTR_MESSAGING_MESSAGE_CONVERSATION_ID] = correlationId;
+  }
+
+  /**
+   * The options to publish with: the caller's options seen through a new object whose own
+   * `headers` is a copy holding the context. Undefined when nothing was injected (the caller's
+   * options are then used unchanged).
+   */
+  private optionsWithContext(scope: MessagingScope, options: unknown): object | undefined {
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      this._diag.debug('publish options are not an object; message sent without context');
+      return undefined;
+    }
+    const userHeaders = (options as { headers?: unknown } | null | undefined)?.headers;
+    if (userHeaders !== undefined && userHeaders !== null && Object.prototype.toString.call(userHeaders) !== '[object Object]') {
+      this._diag.debug('options.headers is not a plain object; message sent without context');
+      return undefined;
+    }
+    const headers = copyHeaders(userHeaders as Record<string, unknown> | null | undefined);
+    if (scope.inject(headers, amqpHeadersAdapter) !== 'injected') return undefined;
+    // Reading through to the caller's object keeps every other option exactly as given.
+    const copy = Object.create((options as object | null | undefined) ?? Object.prototype) as object;
+    Object.defineProperty(copy, 'headers', { value: headers, enumerable: true, writable: true, configurable: true });
+    return copy;
+  }
+
+  private confirmCallback(scope: MessagingScope, userCallback: AnyFunction | undefined | null): AnyFunction {
+    // The user's callback runs in the context publish was called in, not the (ended) send span.
+    const callerContext = context.active();
+    return function confirmed(this: unknown, ...results: unknown[]) {
+      const [error] = results;
+      scope.end(error == null ? undefined : error);
+      if (typeof userCallback !== 'function') return undefined;
+      return context.with(callerContext, () => userCallback.apply(this, results));
+    };
+  }
+
+  // ---- consume and get ---------------------------------------------------------------------
+
+  private wrapConsume(original: AnyFunction): AnyFunction {
+    const traced = (channel: AmqpChannel, queue: unknown, handler: AnyFunction, options: unknown) =>
+      this.tracedHandler(channel, queue, handler, noAck(options));
+    return function consume(this: AmqpChannel, ...args: unknown[]) {
+      const [queue, handler, options] = args;
+      if (typeof handler !== 'function') return original.apply(this, args);
+      args[1] = traced(this, queue, handler as AnyFunction, options);
+      return original.apply(this, args);
+    };
+  }
+
+  /** The consumer callback amqplib calls: each message runs in its own CONSUMER span. */
+  private tracedHandler(channel: AmqpChannel, queue: unknown, handler: AnyFunction, autoAck: boolean): AnyFunction {
+    const start = (message: AmqplibMessage) => this.startProcess(channel, queue, message, autoAck);
+    const run = (scope: MessagingScope, fn: () => unknown) => this.runHandler(scope, autoAck, fn);
+    return function tracedConsumer(this: unknown, ...args: unknown[]) {
+      const [message] = args;
+      // null is amqplib's "consumer cancelled by the broker".
+      if (!isObject(message)) return handler.apply(this, args);
+      const scope = start(message as unknown as AmqplibMessage);
+      if (scope === undefined) return handler.apply(this, args);
+      return run(scope, () => handler.apply(this, args));
+    };
+  }
+
+  /** Starts the CONSUMER span of one delivered or fetched message and tracks it until settled. */
+  private startProcess(channel: AmqpChannel, queue: unknown, message: AmqplibMessage, autoAck: boolean): MessagingScope | undefined {
+    try {
+      const fields = isObject(message.fields) ? message.fields : undefined;
+      const properties = isObject(message.properties) ? message.properties : undefined;
+      const queueName = typeof queue === 'string' && queue !== '' ? queue : DEFAULT_EXCHANGE;
+      const attributes: Attributes = {
+        [ATTR_MESSAGING_DESTINATION_NAME]: consumerDestination(fields?.exchange, fields?.routingKey, queue),
+      };
+      if (typeof fields?.routingKey === 'string' && fields.routingKey !== '') {
+        attributes[ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY] = fields.routingKey;
+      }
+      if (typeof fields?.deliveryTag === 'number') attributes[ATTR_MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG] = fields.deliveryTag;
+      this.messageAttributes(properties, attributes);
+      const scope = this.policy.startProcess({
+        destination: queueName,
+        carrier: properties?.headers,
+        getter: amqpHeadersAdapter,
+        attributes: this.serverAttributes(channel, attributes),
+        message,
+      });
+      if (!autoAck && scope.span !== undefined) this.unsettled.track(channel, fields?.deliveryTag, scope);
+      return scope;
+    } catch (error) {
+      this._diag.debug('could not start the consumer span; the message is handled without it', error);
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs a handler in its span. With noAck the span ends when the handler returns or its promise
+   * settles; otherwise a failure is recorded and the span waits for ack, nack, reject or close.
+   */
+  private runHandler(scope: MessagingScope, autoAck: boolean, handler: () => unknown): unknown {
+    const failed = (error: unknown) => {
+      if (autoAck) endSettled(scope, 'no_ack', undefined, error ?? new Error('handler rejected'));
+      else if (scope.span !== undefined && !scope.isEnded) recordSpanError(scope.span, error);
+    };
+    let result: unknown;
+    try {
+      result = scope.run(handler);
+    } catch (error) {
+      failed(error);
+      throw error;
+    }
+    if (isThenable(result)) {
+      try {
+        // Rethrowing keeps an unhandled rejection unhandled, as it was without instrumentation.
+        result.then(
+          () => {
+            if (autoAck) endSettled(scope, 'no_ack');
+          },
+          (error: unknown) => {
+            failed(error);
+            throw error;
+          },
+        );
+      } catch (error) {
+        this._diag.debug('handler returned a thenable that could not be observed', error);
+        if (autoAck) endSettled(scope, 'no_ack');
+      }
+    } else if (autoAck) {
+      endSettled(scope, 'no_ack');
+    }
+    return result;
+  }
+
+  private wrapPromiseGet(original: AnyFunction): AnyFunction {
+    const fetched = (channel: AmqpChannel, queue: unknown, options: unknown, message: unknown) => {
+      if (!isObject(message)) return;
+      // No handler to wrap: the span covers the fetched message until it is settled.
+      const autoAck = noAck(options);
+      const scope = this.startProcess(channel, queue, message as unknown as AmqplibMessage, autoAck);
+      if (scope !== undefined && autoAck) endSettled(scope, 'no_ack');
+    };
+    return function get(this: AmqpChannel, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      if (!isThenable(result)) return result;
+      return result.then((message: unknown) => {
+        fetched(this, args[0], args[1], message);
+        return message;
+      });
+    };
+  }
+
+  private wrapCallbackGet(original: AnyFunction): AnyFunction {
+    const start = (channel: AmqpChannel, queue: unknown, message: AmqplibMessage, autoAck: boolean) =>
+      this.startProcess(channel, queue, message, autoAck);
+    const run = (scope: MessagingScope, autoAck: boolean, fn: () => unknown) => this.runHandler(scope, autoAck, fn);
+    return function get(this: AmqpChannel, ...args: unknown[]) {
+      const [queue, options, callback] = args;
+      if (typeof callback !== 'function') return original.apply(this, args);
+      const autoAck = noAck(options);
+      const startFor = (message: AmqplibMessage) => start(this, queue, message, autoAck);
+      args[2] = function received(this: unknown, ...results: unknown[]) {
+        const [error, message] = results;
+        if (error != null || !isObject(message)) return callback.apply(this, results);
+        const scope = startFor(message as unknown as AmqplibMessage);
+        if (scope === undefined) return callback.apply(this, results);
+        return run(scope, autoAck, () => callback.apply(this, results));
+      };
+      return original.apply(this, args);
+    };
+  }
+
+  // ---- settlement --------------------------------------------------------------------------
+
+  private wrapSettle(original: AnyFunction, settlement: 'ack' | 'nack' | 'reject'): AnyFunction {
+    const settled = (channel: AmqpChannel, [message, allUpToOrRequeue, requeue]: unknown[]) => {
+      try {
+        const deliveryTag = isObject(message) && isObject(message.fields) ? message.fields.deliveryTag : undefined;
+        const allUpTo = settlement !== 'reject' && Boolean(allUpToOrRequeue);
+        // amqplib requeues by default: only an explicit false drops the message.
+        const requeued = (settlement === 'reject' ? allUpToOrRequeue : requeue) !== false;
+        const detail = settlement === 'ack' ? undefined : `${settlement}${requeued ? ' (requeued)' : ''}`;
+        this.unsettled.settle(channel, deliveryTag, allUpTo, settlement, detail);
+      } catch (error) {
+        this._diag.debug(`could not end the span of a settled message (${settlement})`, error);
+      }
+    };
+    return function settle(this: AmqpChannel, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      settled(this, args);
+      return result;
+    };
+  }
+
+  private wrapSettleAll(original: AnyFunction, settlement: 'ack' | 'nack'): AnyFunction {
+    const settled = (channel: AmqpChannel, requeue: unknown) => {
+      try {
+        const detail = settlement === 'ack' ? undefined : `nack${requeue !== false ? ' (requeued)' : ''}`;
+        this.unsettled.settleAll(channel, settlement, detail);
+      } catch (error) {
+        this._diag.debug(`could not end the spans of ${settlement}All`, error);
+      }
+    };
+    return function settleAll(this: AmqpChannel, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      settled(this, args[0]);
+      return result;
+    };
+  }
+}
+
+function noAck(options: unknown): boolean {
+  return isObject(options) && Boolean(options.noAck);
+}
