@@ -10,6 +10,7 @@ import {
   type Context,
   type Link,
   type Span,
+  type TimeInput,
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
@@ -126,6 +127,8 @@ export interface ConsumeOptions<C, Message = unknown> {
   /** The library's message, handed to `incomingContext` and `consumeHook`. */
   message?: Message;
   operationName?: string;
+  /** When the operation began, for a span created after a pull returned. @default now */
+  startTime?: TimeInput;
 }
 
 export interface BatchOptions<C, Message = unknown> {
@@ -142,6 +145,8 @@ export interface BatchOptions<C, Message = unknown> {
   /** The object handed to `consumeHook`. */
   message?: Message;
   operationName?: string;
+  /** When the operation began, for a span created after a pull returned. @default now */
+  startTime?: TimeInput;
 }
 
 export interface MessagingSpanPolicyOptions<Message> {
@@ -241,7 +246,7 @@ export class MessagingSpanPolicy<Message = unknown> {
     };
     const span = this.options.getTracer().startSpan(
       `process ${options.destination}`,
-      { kind: SpanKind.CONSUMER, attributes, links: link ? [link] : undefined },
+      { kind: SpanKind.CONSUMER, attributes, links: link ? [link] : undefined, startTime: options.startTime },
       parent,
     );
     this.runHook('consumeHook', span, options.destination, options.message);
@@ -280,7 +285,7 @@ export class MessagingSpanPolicy<Message = unknown> {
     const kind = options.operation === 'receive' ? SpanKind.CLIENT : SpanKind.CONSUMER;
     const span = this.options
       .getTracer()
-      .startSpan(`${options.operation} ${options.destination}`, { kind, attributes, links }, parent);
+      .startSpan(`${options.operation} ${options.destination}`, { kind, attributes, links, startTime: options.startTime }, parent);
     this.runHook('consumeHook', span, options.destination, options.message);
     return new MessagingScope(span, trace.setSpan(parent, span));
   }

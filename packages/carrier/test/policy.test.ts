@@ -189,3 +189,10 @@ test('endWith hands back a promise that rejects with the same error, so an ignor
   await expect(returned).rejects.toBe(failure);
   expect(exporter.getFinishedSpans().find((s) => s.name === 'send lost')?.attributes['error.type']).toBe('Error');
 });
+
+test('a pull span can start when the call started, before the messages arrived', () => {
+  const startTime = Date.now() - 250;
+  policy.startBatch({ destination: 'pulled', operation: 'receive', carriers: [{}, {}], getter: kafkaHeadersAdapter, startTime }).end();
+  const span = exporter.getFinishedSpans().find((s) => s.name === 'receive pulled')!;
+  expect(span.duration[0] * 1000 + span.duration[1] / 1e6).toBeGreaterThanOrEqual(240);
+});

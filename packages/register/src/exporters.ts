@@ -108,22 +108,53 @@ class ConsoleExporter implements ExitSafeExporter {
   }
 }
 
+function loadOtlpExporter(protocol: OtlpProtocol): SpanExporter {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  if (protocol === 'http/json') return new (require('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter)();
+  if (protocol === 'http/protobuf') return new (require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter)();
+  return new (require(require.resolve('@opentelemetry/exporter-trace-otlp-grpc', { paths: [__dirname, process.cwd()] })).OTLPTraceExporter)();
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+
+/**
+ * Creates the real OTLP exporter on first use. An OTLP exporter pulls in some 150 modules
+ * (transformer, metrics, protobuf); the first export happens after the batch delay, so
+ * loading them then keeps them off the app's start-up path.
+ */
+class DeferredExporter implements SpanExporter {
+  private inner: SpanExporter | undefined;
+
+  constructor(private readonly load: () => SpanExporter) {}
+
+  private get exporter(): SpanExporter {
+    this.inner ??= this.load();
+    return this.inner;
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.exporter.export(spans, done);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner?.shutdown() ?? Promise.resolve();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner?.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 function otlpExporter(env: NodeJS.ProcessEnv): ExitSafeExporter {
   const protocol = otlpProtocol(env);
-  // Each exporter is required lazily so that start-up loads only the one in use.
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  let inner: SpanExporter;
-  if (protocol === 'http/json') inner = new (require('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter)();
-  else if (protocol === 'http/protobuf') inner = new (require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter)();
-  else {
+  // Fail at start-up, not at the first export, when grpc is asked for but missing.
+  if (protocol === 'grpc') {
     try {
-      inner = new (require('@opentelemetry/exporter-trace-otlp-grpc').OTLPTraceExporter)();
+      require.resolve('@opentelemetry/exporter-trace-otlp-grpc', { paths: [__dirname, process.cwd()] });
     } catch {
       throw new Error('OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs @opentelemetry/exporter-trace-otlp-grpc installed next to the app');
     }
   }
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  return new OtlpExporter(inner, protocol, env);
+  return new OtlpExporter(new DeferredExporter(() => loadOtlpExporter(protocol)), protocol, env);
 }
 
 /** The exporters OTEL_TRACES_EXPORTER names (otlp, console, none); otlp when unset. */

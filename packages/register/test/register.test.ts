@@ -140,3 +140,9 @@ test('--import and --require together start once', async () => {
   expect(result.code).toBe(0);
   expect(result.stderr).toBe('');
 });
+
+test('grpc without its exporter installed is a clear set-up error', async () => {
+  const result = await runFixture(fixture('plain.cjs'), { env: { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } });
+  expect(result.code).toBe(0);
+  expect(result.stderr).toContain('needs @opentelemetry/exporter-trace-otlp-grpc installed next to the app');
+});

@@ -43,17 +43,18 @@ function buildCommand(file: string, options: FixtureOptions): { args: string[]; 
   const hook = loader === 'import' ? ['--import', pathToFileURL(REGISTER_ENTRY).href] : loader === 'require' ? ['--require', REGISTER_ENTRY] : [];
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    // The parent's test-runner flags and OTel settings must not leak into the fixture.
-    if (key === 'NODE_OPTIONS' || key.startsWith('OTEL_') || key.startsWith('JEST_')) continue;
+    // The parent's test-runner flags and OTel settings must not leak into the fixture; NODE_PATH
+    // (set by pnpm's bin shims) would let a fixture resolve packages its app does not depend on.
+    if (key === 'NODE_OPTIONS' || key === 'NODE_PATH' || key.startsWith('OTEL_') || key.startsWith('JEST_')) continue;
     env[key] = value;
   }
   Object.assign(env, {
     OTEL_SERVICE_NAME: options.serviceName ?? 'fixture',
     OTEL_TRACES_EXPORTER: options.collector ? 'otlp' : 'none',
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_EXPORTER_OTLP_ENDPOINT: options.collector?.url,
     OTEL_BSP_SCHEDULE_DELAY: '50',
   });
+  if (options.collector) env.OTEL_EXPORTER_OTLP_ENDPOINT = options.collector.url;
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;

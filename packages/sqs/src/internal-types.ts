@@ -1,0 +1,52 @@
+/** Loose shapes: the instrumentation must survive any input the SDK itself would accept or reject. */
+export type AnyFunction = (this: unknown, ...args: any[]) => any;
+export type LooseObject = Record<string | symbol, unknown>;
+/** A class as exported by the patched module. */
+export type LooseClass = (new (...args: any[]) => unknown) & { prototype: LooseObject };
+
+/** The SQS commands threadline instruments. */
+export type SqsOperation = 'SendMessage' | 'SendMessageBatch' | 'ReceiveMessage';
+
+/** `@aws-sdk/client-sqs` exports (CJS `module.exports`, or the ESM namespace from import-in-the-middle). */
+export interface ClientSqsModule {
+  SQSClient?: LooseClass;
+  default?: ClientSqsModule;
+  [key: string]: unknown;
+}
+
+/** `sqs-consumer` exports. */
+export interface SqsConsumerModule {
+  Consumer?: LooseClass;
+  default?: SqsConsumerModule;
+  [key: string]: unknown;
+}
+
+/** The part of an `SQSClient`'s resolved config threadline reads. */
+export interface SqsClientLike {
+  config?: { endpoint?: unknown; isCustomEndpoint?: unknown };
+}
+
+/** The part of an sqs-consumer `Consumer` threadline reads. */
+export interface SqsConsumerLike {
+  queueUrl?: unknown;
+  /** The SQSClient it polls with. */
+  sqs?: unknown;
+}
+
+/** Where a queue lives, parsed once from its URL. */
+export interface QueueInfo {
+  /** The queue name: the URL's last path segment. */
+  name: string;
+  /** The URL without credentials, query or fragment; undefined when it is not a URL. */
+  url?: string;
+  address?: string;
+  port?: number;
+}
+
+/** One SDK call as threadline runs it: the command actually sent, and what to do when it settles. */
+export interface CallPlan {
+  command: unknown;
+  run<R>(fn: () => R): R;
+  /** Never throws. */
+  settle(error: unknown, output: unknown): void;
+}

@@ -1,0 +1,133 @@
+import { diag, type TextMapGetter } from '@opentelemetry/api';
+import { sqsAttributesAdapter, carrierHasContext, withExtractedContext, type SqsMessageAttributes } from '@threadline/carrier';
+import type { LooseObject, QueueInfo } from './internal-types';
+import type { SqsReceivedMessage } from './types';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/sqs' });
+
+export const isObject = (value: unknown): value is LooseObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const hasOwn = (target: object, key: string): boolean => Object.prototype.hasOwnProperty.call(target, key);
+
+// SQS queue names are at most 80 characters; anything longer is not a queue name.
+const MAX_QUEUE_NAME = 80;
+const UNKNOWN_QUEUE = 'unknown';
+const queueCache = new Map<string, QueueInfo>();
+
+/** An IPv6 host without its URL brackets, as `server.address` wants it. */
+export const unbracketed = (host: string): string => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
+
+/** Name, clean URL and server of a queue URL (`https://sqs.eu-west-1.amazonaws.com/123/orders`). */
+export function queueInfo(queueUrl: unknown): QueueInfo {
+  if (typeof queueUrl !== 'string' || queueUrl === '') return { name: UNKNOWN_QUEUE };
+  const cached = queueCache.get(queueUrl);
+  if (cached !== undefined) return cached;
+  let info: QueueInfo;
+  try {
+    const url = new URL(queueUrl);
+    const segments = url.pathname.split('/').filter(Boolean);
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : undefined) : Number(url.port);
+    info = {
+      name: (segments[segments.length - 1] ?? UNKNOWN_QUEUE).slice(0, MAX_QUEUE_NAME),
+      // Rebuilt from parts: credentials, query and fragment never reach a span.
+      url: `${url.protocol}//${url.host}${url.pathname}`,
+      address: unbracketed(url.hostname),
+      port,
+    };
+  } catch {
+    const segments = queueUrl.split('/').filter(Boolean);
+    info = { name: (segments[segments.length - 1] ?? UNKNOWN_QUEUE).slice(0, MAX_QUEUE_NAME) };
+  }
+  if (queueCache.size < 256) queueCache.set(queueUrl, info);
+  return info;
+}
+
+/**
+ * `MessageAttributeNames` plus the propagation fields it lacks, as a new array; undefined when
+ * nothing needs adding (`All` or `.*` is there, or every field is) or the value is not a list.
+ */
+export function withContextFields(names: unknown, fields: readonly string[]): string[] | undefined {
+  if (names !== undefined && names !== null && !Array.isArray(names)) return undefined;
+  const current: unknown[] = names ?? [];
+  if (current.some((name) => name === '.*' || (typeof name === 'string' && name.toLowerCase() === 'all'))) return undefined;
+  const missing = fields.filter((field, index) => !current.includes(field) && fields.indexOf(field) === index);
+  return missing.length === 0 ? undefined : [...(current as string[]), ...missing];
+}
+
+/** Own key equal to `key`, else the first own key equal ignoring case (as sqsAttributesAdapter does). */
+function findKey(carrier: LooseObject, key: string): string | undefined {
+  if (hasOwn(carrier, key)) return key;
+  const wanted = key.toLowerCase();
+  return Object.keys(carrier).find((candidate) => candidate.toLowerCase() === wanted);
+}
+
+/** SNS message attributes: `{ traceparent: { Type: 'String', Value: '00-…' } }`. Only `String` ones carry context. */
+export const snsAttributesGetter: TextMapGetter<LooseObject | undefined> = {
+  get(carrier, key) {
+    if (!isObject(carrier)) return undefined;
+    const found = findKey(carrier, key);
+    if (found === undefined) return undefined;
+    const attribute = carrier[found];
+    if (!isObject(attribute) || attribute.Type !== 'String') return undefined;
+    return typeof attribute.Value === 'string' ? attribute.Value : undefined;
+  },
+  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
+};
+
+/** The `MessageAttributes` of an SNS notification envelope held in an SQS body, if it is one. */
+export function snsEnvelopeAttributes(body: unknown): LooseObject | undefined {
+  // Cheap checks first: most bodies are not envelopes and JSON.parse is not free.
+  if (typeof body !== 'string' || !body.trimStart().startsWith('{') || !body.includes('Notification')) return undefined;
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(body);
+  } catch (error) {
+    logger.debug('message body is not an SNS envelope (not JSON); no context read from it', error);
+    return undefined;
+  }
+  if (!isObject(envelope) || envelope.Type !== 'Notification' || !isObject(envelope.MessageAttributes)) {
+    logger.debug('message body is not an SNS notification envelope with MessageAttributes; no context read from it');
+    return undefined;
+  }
+  return envelope.MessageAttributes;
+}
+
+/** Where one received message's context is read from: its SQS attributes, or its SNS envelope. */
+export interface MessageCarrier {
+  attributes: unknown;
+  getter: TextMapGetter<any>;
+}
+
+/** Reads a MessageCarrier with whichever getter fits its shape. */
+export const messageCarrierGetter: TextMapGetter<MessageCarrier> = {
+  get: (carrier, key) => carrier.getter.get(carrier.attributes, key),
+  keys: (carrier) => carrier.getter.keys(carrier.attributes),
+};
+
+/**
+ * The carrier of one received message. The message's own SQS attributes win when they hold a
+ * context; with `snsEnvelope`, a body that is an SNS notification is read next.
+ */
+export function messageCarrier(message: unknown, snsEnvelope: boolean): MessageCarrier {
+  const attributes = isObject(message) ? message.MessageAttributes : undefined;
+  if (snsEnvelope && isObject(message) && !carrierHasContext(attributes as SqsMessageAttributes, sqsAttributesAdapter)) {
+    const envelope = snsEnvelopeAttributes(message.Body);
+    if (envelope !== undefined) return { attributes: envelope, getter: snsAttributesGetter };
+  }
+  return { attributes, getter: sqsAttributesAdapter };
+}
+
+/**
+ * Runs `fn` inside the context one received message carries, and returns what `fn` returns.
+ * For a plain receive loop, where the work happens after `await client.send(...)`:
+ * `for (const message of Messages) await withMessageContext(message, () => handle(message));`
+ * It trusts the message: for queues outside your trust boundary, do not call it.
+ */
+export function withMessageContext<R>(
+  message: SqsReceivedMessage | null | undefined,
+  fn: () => R,
+  options?: { snsEnvelope?: boolean },
+): R {
+  return withExtractedContext(messageCarrier(message, options?.snsEnvelope === true), fn, messageCarrierGetter);
+}
