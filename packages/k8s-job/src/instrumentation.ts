@@ -1,0 +1,504 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { errorMonitor } from 'node:events';
+import { promisify } from 'node:util';
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context } from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  isWrapped,
+  type InstrumentationModuleDefinition,
+} from '@opentelemetry/instrumentation';
+import { ATTR_ERROR_TYPE, ATTR_K8S_JOB_NAME, ATTR_K8S_JOB_UID, ATTR_K8S_NAMESPACE_NAME, ATTR_K8S_POD_NAME, ATTR_K8S_POD_UID } from '@opentelemetry/semantic-conventions';
+import { ATTR_PROCESS_EXECUTABLE_NAME, ATTR_PROCESS_EXIT_CODE, ATTR_PROCESS_PID } from '@threadline/carrier';
+import { envAdapter, injectContext, MessagingScope, recordSpanError } from '@threadline/carrier';
+import { commandName, locateOptions, runName } from './child-process-args';
+import { holdsPropagationVariable, propagationEnvNames, RUN_NAME_ENV } from './env';
+import type { AnyFunction, ApiClass, ChildProcessExports, ClientNodeExports, CreateCall } from './internal-types';
+import { injectIntoWorkload, runEnvFor, workloadIdentity } from './pod-template';
+import type {
+  ChildProcessInstrumentationConfig,
+  ChildProcessMethod,
+  KubernetesJobInstrumentationConfig,
+  WorkloadKind,
+} from './types';
+
+export const PACKAGE_NAME = '@threadline/k8s-job';
+export const PACKAGE_VERSION = readVersion();
+
+/** `@kubernetes/client-node` versions patched: the positional API of 0.22 and the object API of 1.x. */
+export const SUPPORTED_CLIENT_NODE_VERSIONS = ['>=0.22.0 <2'];
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/** The API classes and methods patched, per kind. `…WithHttpInfo` exists only in 1.x. */
+const CREATE_METHODS: ReadonlyArray<{ className: keyof ClientNodeExports; kind: WorkloadKind; methods: string[] }> = [
+  { className: 'BatchV1Api', kind: 'Job', methods: ['createNamespacedJob', 'createNamespacedJobWithHttpInfo'] },
+  { className: 'CoreV1Api', kind: 'Pod', methods: ['createNamespacedPod', 'createNamespacedPodWithHttpInfo'] },
+];
+
+/** Reads a create call in either API style; undefined for arguments neither style accepts. */
+export function readCreateCall(args: readonly unknown[]): CreateCall | undefined {
+  const first = args[0];
+  if (typeof first === 'string') {
+    return {
+      style: 'positional',
+      namespace: first,
+      body: args[1],
+      withBody: (body) => {
+        const next = args.slice();
+        next[1] = body;
+        return next;
+      },
+    };
+  }
+  if (isObject(first) && typeof first.namespace === 'string') {
+    return {
+      style: 'object',
+      namespace: first.namespace,
+      body: first.body,
+      withBody: (body) => [{ ...first, body }, ...args.slice(1)],
+    };
+  }
+  return undefined;
+}
+
+/** The created object's metadata, from a 1.x object, a 1.x `HttpInfo` or a 0.x `{ response, body }`. */
+function createdMetadata(result: unknown): Record<string, unknown> | undefined {
+  if (!isObject(result)) return undefined;
+  for (const candidate of [result, result.body, result.data]) {
+    if (isObject(candidate) && isObject(candidate.metadata)) return candidate.metadata;
+  }
+  return undefined;
+}
+
+/** The HTTP status of a failed call: `code` on 1.x `ApiException`, `statusCode` on 0.x `HttpError`. */
+function failedStatus(error: unknown): number | undefined {
+  if (!isObject(error) && !(error instanceof Error)) return undefined;
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'number') return code;
+  if (typeof statusCode === 'number') return statusCode;
+  return undefined;
+}
+
+/**
+ * Carries the active trace context into Kubernetes Jobs and Pods created with
+ * `@kubernetes/client-node` (`BatchV1Api.createNamespacedJob`, `CoreV1Api.createNamespacedPod`),
+ * as `TRACEPARENT`/`TRACESTATE`/`BAGGAGE` in every container's env, under a PRODUCER span.
+ */
+export class KubernetesJobInstrumentation extends InstrumentationBase<KubernetesJobInstrumentationConfig> {
+  constructor(config: KubernetesJobInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  protected init(): InstrumentationModuleDefinition {
+    return new InstrumentationNodeModuleDefinition(
+      '@kubernetes/client-node',
+      SUPPORTED_CLIENT_NODE_VERSIONS,
+      (moduleExports: ClientNodeExports) => this.patchClientNode(moduleExports),
+      (moduleExports: ClientNodeExports) => this.unpatchClientNode(moduleExports),
+    );
+  }
+
+  private apiPrototype(moduleExports: ClientNodeExports, className: keyof ClientNodeExports): Record<string, unknown> | undefined {
+    try {
+      const apiClass: unknown = moduleExports?.[className];
+      if (typeof apiClass !== 'function') return undefined;
+      const prototype: unknown = (apiClass as ApiClass).prototype;
+      return isObject(prototype) ? prototype : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private patchClientNode(moduleExports: ClientNodeExports): ClientNodeExports {
+    for (const { className, kind, methods } of CREATE_METHODS) {
+      const prototype = this.apiPrototype(moduleExports, className);
+      if (prototype === undefined) {
+        this._diag.debug(`${className} not found; ${kind}s created through it carry no context`);
+        continue;
+      }
+      for (const method of methods) {
+        if (typeof prototype[method] !== 'function') continue;
+        if (isWrapped(prototype[method])) this._unwrap(prototype, method);
+        this._wrap(prototype, method, (original) => this.createWrapper(kind, original as AnyFunction) as never);
+      }
+    }
+    return moduleExports;
+  }
+
+  private unpatchClientNode(moduleExports: ClientNodeExports): void {
+    for (const { className, methods } of CREATE_METHODS) {
+      const prototype = this.apiPrototype(moduleExports, className);
+      if (prototype === undefined) continue;
+      for (const method of methods) {
+        if (isWrapped(prototype[method])) this._unwrap(prototype, method);
+      }
+    }
+  }
+
+  /** The wrapper of one create method; exposed for unit tests, which call it without patching. */
+  createWrapper(kind: WorkloadKind, original: AnyFunction): AnyFunction {
+    const create = (receiver: unknown, args: unknown[]) => this.create(kind, original, receiver, args);
+    return function createWithContext(this: unknown, ...args: unknown[]): unknown {
+      return create(this, args);
+    };
+  }
+
+  private create(kind: WorkloadKind, original: AnyFunction, receiver: unknown, args: unknown[]): unknown {
+    // Suppressed (the SDK's own work, or the user's choice): the call goes through as written.
+    if (isTracingSuppressed(context.active())) return original.apply(receiver, args);
+    const call = readCreateCall(args);
+    if (call === undefined) {
+      this._diag.debug(`create${kind} called with arguments neither API style accepts; passed through`);
+      return original.apply(receiver, args);
+    }
+    let scope: MessagingScope | undefined;
+    let callArgs: unknown[] = args;
+    try {
+      scope = this.startCreate(kind, call);
+      callArgs = this.argumentsWithContext(kind, call, scope.context) ?? args;
+    } catch (error) {
+      this._diag.debug(`could not carry context into the ${kind}; created without it`, error);
+    }
+    let returned: unknown;
+    try {
+      // The client's own HTTP request (if instrumented) becomes a child of the create span.
+      returned = scope === undefined ? original.apply(receiver, callArgs) : context.with(scope.context, () => original.apply(receiver, callArgs));
+    } catch (error) {
+      scope?.end(error);
+      throw error;
+    }
+    if (scope !== undefined) this.endWhenSettled(kind, scope, returned);
+    return returned;
+  }
+
+  private startCreate(kind: WorkloadKind, call: CreateCall): MessagingScope {
+    const active = context.active();
+    if (this.getConfig().mode === 'propagation-only') return new MessagingScope(undefined, active);
+    const identity = workloadIdentity(call.body);
+    const attributes: Attributes = { [ATTR_K8S_NAMESPACE_NAME]: call.namespace };
+    if (identity.name !== undefined) attributes[kind === 'Job' ? ATTR_K8S_JOB_NAME : ATTR_K8S_POD_NAME] = identity.name;
+    const span = this.tracer.startSpan(
+      `create ${kind.toLowerCase()} ${call.namespace}`,
+      { kind: SpanKind.PRODUCER, attributes },
+      active,
+    );
+    this._runSpanCustomizationHook(this.getConfig().requestHook, 'requestHook', span, {
+      kind,
+      namespace: call.namespace,
+      body: call.body,
+    });
+    return new MessagingScope(span, trace.setSpan(active, span));
+  }
+
+  /** The call's arguments with a body that carries `carried`; undefined to send the caller's as they are. */
+  private argumentsWithContext(kind: WorkloadKind, call: CreateCall, carried: Context): unknown[] | undefined {
+    const config = this.getConfig();
+    const runEnv = config.runInfoEnv === false ? [] : runEnvFor(kind, call.namespace, workloadIdentity(call.body));
+    const result = injectIntoWorkload(kind, call.body, {
+      context: carried,
+      runEnv,
+      allowLowercaseEnv: config.allowLowercaseEnv === true,
+    });
+    if (!result.valid) {
+      this._diag.warn(`create${kind}: ${result.reason}; the body is sent unchanged, without trace context`);
+      return undefined;
+    }
+    return result.body === call.body ? undefined : call.withBody(result.body);
+  }
+
+  private endWhenSettled(kind: WorkloadKind, scope: MessagingScope, returned: unknown): void {
+    if (!isThenable(returned)) {
+      scope.end();
+      return;
+    }
+    try {
+      returned.then(
+        (result) => {
+          const span = scope.span;
+          const metadata = createdMetadata(result);
+          if (span !== undefined && metadata !== undefined) {
+            if (typeof metadata.name === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_NAME : ATTR_K8S_POD_NAME, metadata.name);
+            if (typeof metadata.uid === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_UID : ATTR_K8S_POD_UID, metadata.uid);
+          }
+          scope.end();
+        },
+        (error: unknown) => {
+          const span = scope.span;
+          if (span !== undefined) {
+            recordSpanError(span, error ?? new Error('rejected'));
+            // The API's HTTP status says more than the client's error class.
+            const status = failedStatus(error);
+            if (status !== undefined) span.setAttribute(ATTR_ERROR_TYPE, String(status));
+          }
+          scope.end();
+        },
+      );
+    } catch (error) {
+      // A thenable whose then() throws: the caller still gets it as it is.
+      this._diag.debug('could not watch the create call for its end', error);
+      scope.end();
+    }
+  }
+}
+
+const CHILD_PROCESS_METHODS: readonly ChildProcessMethod[] = [
+  'spawn',
+  'spawnSync',
+  'exec',
+  'execSync',
+  'execFile',
+  'execFileSync',
+  'fork',
+];
+const SYNC_METHODS = new Set<ChildProcessMethod>(['spawnSync', 'execSync', 'execFileSync']);
+
+interface SpawnPlan {
+  args: unknown[];
+  scope: MessagingScope;
+}
+
+/**
+ * Carries the active trace context into processes started with `child_process` (`spawn`,
+ * `exec`, `execFile`, `fork` and the sync variants) as `TRACEPARENT`/`TRACESTATE`/`BAGGAGE` in a
+ * copy of the child's env. The parent's `process.env` is never touched.
+ */
+export class ChildProcessInstrumentation extends InstrumentationBase<ChildProcessInstrumentationConfig> {
+  /** Above zero while an instrumented call runs: `exec` calls `execFile`, which must not start a second span. */
+  private depth = 0;
+
+  constructor(config: ChildProcessInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  protected init(): InstrumentationModuleDefinition[] {
+    // A core module: the version range is not checked; the supported Node versions are the package's engines.
+    return ['child_process', 'node:child_process'].map(
+      (name) =>
+        new InstrumentationNodeModuleDefinition(
+          name,
+          ['*'],
+          (moduleExports: ChildProcessExports) => this.patchChildProcess(moduleExports),
+          (moduleExports: ChildProcessExports) => this.unpatchChildProcess(moduleExports),
+        ),
+    );
+  }
+
+  /**
+   * Under the ESM loader the module arrives as a namespace whose `default` is the CommonJS
+   * exports object: `import cp from 'node:child_process'` calls through `default`, named imports
+   * through the namespace, so both are patched.
+   */
+  private exportObjects(moduleExports: ChildProcessExports): ChildProcessExports[] {
+    const objects = [moduleExports];
+    const commonJsExports = (moduleExports as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'Module' ? moduleExports.default : undefined;
+    if (isObject(commonJsExports) && commonJsExports !== moduleExports) objects.push(commonJsExports);
+    return objects;
+  }
+
+  private patchChildProcess(moduleExports: ChildProcessExports): ChildProcessExports {
+    for (const target of this.exportObjects(moduleExports)) {
+      for (const method of CHILD_PROCESS_METHODS) {
+        const original = target[method];
+        if (typeof original !== 'function') continue;
+        if (isWrapped(original)) this._unwrap(target, method);
+        this._wrap(target, method, (unwrapped) => this.wrapperFor(method, unwrapped as AnyFunction) as never);
+      }
+    }
+    return moduleExports;
+  }
+
+  private unpatchChildProcess(moduleExports: ChildProcessExports): void {
+    for (const target of this.exportObjects(moduleExports)) {
+      for (const method of CHILD_PROCESS_METHODS) {
+        if (isWrapped(target[method])) this._unwrap(target, method);
+      }
+    }
+  }
+
+  /**
+   * The wrapper of one child_process function, with `util.promisify` support kept: `exec` and
+   * `execFile` carry a custom promisified form that resolves `{ stdout, stderr }`; it is wrapped
+   * too, or `promisify(exec)` would change what it resolves to. Exposed for unit tests.
+   */
+  wrapperFor(method: ChildProcessMethod, original: AnyFunction): AnyFunction {
+    const wrapper = this.spawnWrapper(method, original, false);
+    const promisified = (original as unknown as Record<symbol, unknown>)[promisify.custom];
+    if (typeof promisified === 'function') {
+      Object.defineProperty(wrapper, promisify.custom, {
+        value: this.spawnWrapper(method, promisified as AnyFunction, true),
+        configurable: true,
+        enumerable: false,
+        writable: true,
+      });
+    }
+    return wrapper;
+  }
+
+  private spawnWrapper(method: ChildProcessMethod, original: AnyFunction, promisified: boolean): AnyFunction {
+    const run = (receiver: unknown, args: unknown[]) => this.runSpawn(method, original, promisified, receiver, args);
+    return function spawnWithContext(this: unknown, ...args: unknown[]): unknown {
+      return run(this, args);
+    };
+  }
+
+  private runSpawn(method: ChildProcessMethod, original: AnyFunction, promisified: boolean, receiver: unknown, args: unknown[]): unknown {
+    if (this.depth > 0) return original.apply(receiver, args);
+    const plan = this.plan(method, args);
+    if (plan === undefined) return original.apply(receiver, args);
+    this.depth++;
+    let result: unknown;
+    try {
+      result = original.apply(receiver, plan.args);
+    } catch (error) {
+      this.endSyncFailure(plan.scope, error);
+      throw error;
+    } finally {
+      this.depth--;
+    }
+    this.finish(method, plan.scope, promisified && isObject(result) ? result.child : result);
+    return result;
+  }
+
+  /** What the call becomes; undefined to run it exactly as the caller wrote it. Never throws. */
+  private plan(method: ChildProcessMethod, args: unknown[]): SpawnPlan | undefined {
+    let scope: MessagingScope | undefined;
+    try {
+      const config = this.getConfig();
+      const active = context.active();
+      // Suppressed (the SDK's own work, such as an exporter's helper process): no span, no context.
+      if (isTracingSuppressed(active)) return undefined;
+      const parent = trace.getSpanContext(active);
+      const hasParent = parent !== undefined && trace.isSpanContextValid(parent);
+      const spansOn = config.mode !== 'propagation-only';
+      if (!hasParent && (config.requireParentSpan !== false || !spansOn)) return undefined;
+      const slot = locateOptions(method, args);
+      if (slot === undefined) {
+        this._diag.debug(`${method}: arguments Node would reject; passed through unchanged`);
+        return undefined;
+      }
+      const command = commandName(method, args);
+      if (spansOn) {
+        const span = this.tracer.startSpan(
+          `spawn ${command}`,
+          { kind: SpanKind.PRODUCER, attributes: { [ATTR_PROCESS_EXECUTABLE_NAME]: command } },
+          active,
+        );
+        this._runSpanCustomizationHook(config.spawnHook, 'spawnHook', span, { method, command });
+        scope = new MessagingScope(span, trace.setSpan(active, span));
+      } else {
+        scope = new MessagingScope(undefined, active);
+      }
+      const options = slot.options ?? {};
+      const env = this.childEnv(options.env, scope.context, config.runInfoEnv === false ? undefined : runName(method, args));
+      return { args: slot.withOptions({ ...options, env }), scope };
+    } catch (error) {
+      this._diag.debug(`${method}: could not carry context; the process starts without it`, error);
+      scope?.end();
+      return undefined;
+    }
+  }
+
+  /**
+   * A copy of the env the child would get (`options.env`, else `process.env`, prototype keys
+   * included as Node does) carrying `carried`. Propagation variables the child would only
+   * inherit from this process's own parent are replaced: they describe the context this process
+   * started in, not the current one. A value the caller put in `options.env` themselves wins.
+   */
+  private childEnv(callerEnv: unknown, carried: Context, name: string | undefined): Record<string, unknown> {
+    const allowLowercase = this.getConfig().allowLowercaseEnv === true;
+    const explicit = isObject(callerEnv);
+    const source = (explicit ? callerEnv : process.env) as Record<string, unknown>;
+    const env: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const key in source) env[key] = source[key];
+
+    const carriers = new Set(propagationEnvNames());
+    const folded = new Set([...carriers].map((key) => key.toLowerCase()));
+    for (const key of Object.keys(env)) {
+      const isCarrier = carriers.has(key) || (allowLowercase && folded.has(key.toLowerCase()));
+      if (!isCarrier && key !== RUN_NAME_ENV) continue;
+      if (!explicit || env[key] === process.env[key]) delete env[key];
+    }
+    if (!holdsPropagationVariable(Object.keys(env), allowLowercase)) {
+      injectContext(carried, env as Record<string, string>, envAdapter, { keepExisting: false });
+    }
+    if (name !== undefined && env[RUN_NAME_ENV] === undefined && holdsPropagationVariable(Object.keys(env), allowLowercase)) {
+      env[RUN_NAME_ENV] = name;
+    }
+    return env;
+  }
+
+  /** Ends the span of a call that threw: a launch failure, or a sync call's non-zero exit. */
+  private endSyncFailure(scope: MessagingScope, error: unknown): void {
+    try {
+      const status = isObject(error) ? error.status : undefined;
+      if (scope.span !== undefined && typeof status === 'number') scope.span.setAttribute(ATTR_PROCESS_EXIT_CODE, status);
+      scope.end(error);
+    } catch (failure) {
+      // The caller's own error is what must surface.
+      this._diag.debug('could not record the failed start', failure);
+    }
+  }
+
+  /**
+   * Ends the span. A sync call has run the child to the end: its exit is recorded. An async
+   * call's span covers the launch only: it ends once the child has a pid, or with the launch
+   * error (seen through `errorMonitor`, so an `error` event the caller does not handle still
+   * reaches Node's default handling).
+   */
+  private finish(method: ChildProcessMethod, scope: MessagingScope, result: unknown): void {
+    const span = scope.span;
+    if (span === undefined) return;
+    try {
+      if (SYNC_METHODS.has(method)) {
+        if (method === 'spawnSync' && isObject(result)) {
+          if (typeof result.pid === 'number' && result.pid > 0) span.setAttribute(ATTR_PROCESS_PID, result.pid);
+          if (typeof result.status === 'number') span.setAttribute(ATTR_PROCESS_EXIT_CODE, result.status);
+          if (result.error !== undefined) {
+            scope.end(result.error);
+            return;
+          }
+          if (result.status !== 0) {
+            span.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: result.status === null ? `killed by ${String(result.signal)}` : `exited with code ${String(result.status)}`,
+            });
+          }
+        } else {
+          span.setAttribute(ATTR_PROCESS_EXIT_CODE, 0);
+        }
+        scope.end();
+        return;
+      }
+      const child = result as { pid?: unknown; once?: (event: string | symbol, listener: (...args: unknown[]) => void) => unknown } | undefined;
+      if (child !== undefined && child !== null && typeof child.pid === 'number') {
+        span.setAttribute(ATTR_PROCESS_PID, child.pid);
+        scope.end();
+        return;
+      }
+      if (child !== undefined && child !== null && typeof child.once === 'function') {
+        child.once(errorMonitor, (error: unknown) => scope.end(error));
+        child.once('spawn', () => scope.end());
+        return;
+      }
+      scope.end();
+    } catch (error) {
+      this._diag.debug('could not end the spawn span', error);
+      scope.end();
+    }
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * Against the Kubernetes API stand-in (tools/brokers: `node tools/brokers/cli.mjs up k8s`), whose
+ * runner really starts each container's command as a local process with the container's env.
+ * Process A (a fixture under the register hook) creates a Job or Pod inside a span; the Job's
+ * container runs `node --import @threadline/register job.mjs`, which exports its spans too.
+ */
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  assertNoOrphans,
+  assertParentChild,
+  assertSingleTrace,
+  brokerAddresses,
+  findSpan,
+  formatSpans,
+  REGISTER_ENTRY,
+  runFixture,
+  startCollector,
+  type CollectedSpan,
+  type SpanCollector,
+} from '@threadline/testing';
+import { assertBuilt } from './built';
+
+jest.setTimeout(60_000);
+
+const FIXTURES = join(__dirname, 'fixtures');
+const PACKAGE_DIR = join(__dirname, '..');
+const REGISTER_URL = pathToFileURL(REGISTER_ENTRY).href;
+const CLIENT_V0 = require.resolve('k8s-client-v0');
+const SERVER = brokerAddresses().k8s.server;
+const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+const NAMESPACE = `tl-k8s-${RUN_ID}`;
+
+type EnvVar = { name: string; value?: string; valueFrom?: unknown };
+type AnyBody = Record<string, any>;
+
+interface CreatorResult {
+  objectStyle: boolean;
+  created?: AnyBody;
+  error?: { status?: number; message: string };
+  bodyUnchanged: boolean;
+  status?: 'Succeeded' | 'Failed';
+}
+
+let collector: SpanCollector;
+let sequence = 0;
+
+beforeAll(async () => {
+  assertBuilt();
+  try {
+    const response = await fetch(`${SERVER}/healthz`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch (error) {
+    throw new Error(
+      `The Kubernetes API stand-in is not reachable at ${SERVER} (${(error as Error).message}). Start it with: node tools/brokers/cli.mjs up k8s`,
+    );
+  }
+  collector = await startCollector();
+});
+
+afterAll(async () => {
+  await collector?.close();
+});
+
+/** A name unique to this run, for a Job and the services of the processes involved. */
+function unique(prefix: string): string {
+  sequence += 1;
+  return `${prefix}-${RUN_ID}-${sequence}`;
+}
+
+/** The exporter settings every job container needs: the stand-in starts containers with PATH and HOME only. */
+function otelEnv(service: string): EnvVar[] {
+  return [
+    { name: 'OTEL_SERVICE_NAME', value: service },
+    { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
+    { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'http/json' },
+    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: collector.url },
+    { name: 'OTEL_BSP_SCHEDULE_DELAY', value: '50' },
+  ];
+}
+
+const USER_ENV: EnvVar[] = [
+  { name: 'MODE', value: 'full' },
+  // apiVersion spelled out: the server defaults it, and the test compares what it stored.
+  { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+  { name: 'GREETING', value: 'hello $(MODE)' },
+];
+
+function container(name: string, service: string, options: { env?: EnvVar[] | null; args?: string[]; extra?: AnyBody } = {}): AnyBody {
+  const env = options.env === null ? null : [...(options.env ?? USER_ENV), ...otelEnv(service)];
+  return {
+    name,
+    image: 'node:20',
+    workingDir: PACKAGE_DIR,
+    command: [process.execPath, '--import', REGISTER_URL, join(FIXTURES, 'job.mjs'), ...(options.args ?? [])],
+    env,
+    ...options.extra,
+  };
+}
+
+function jobBody(name: string, containers: AnyBody[], initContainers?: AnyBody[]): AnyBody {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels: { suite: 'threadline' } },
+    spec: {
+      backoffLimit: 0,
+      template: { metadata: { labels: { suite: 'threadline' } }, spec: { restartPolicy: 'Never', containers, ...(initContainers ? { initContainers } : {}) } },
+    },
+  };
+}
+
+type Scenario = { kind: 'Job' | 'Pod'; body: unknown; freeze?: boolean };
+
+/** Runs process A once for all `scenarios`, in order; one result each. */
+async function createAll(
+  fixture: 'create.mjs' | 'create.cjs',
+  scenarios: Scenario[],
+  options: { service: string; client?: string; loader?: 'import' | 'require' | 'none' },
+): Promise<CreatorResult[]> {
+  const result = await runFixture(join(FIXTURES, fixture), {
+    collector,
+    serviceName: options.service,
+    loader: options.loader ?? (fixture.endsWith('.cjs') ? 'require' : 'import'),
+    env: {
+      SCENARIOS: JSON.stringify(scenarios.map((scenario) => ({ namespace: NAMESPACE, ...scenario }))),
+      K8S_SERVER: SERVER,
+      K8S_CLIENT: options.client,
+    },
+    timeoutMs: 50_000,
+  });
+  const lines = result.stdout.split('\n').filter((candidate) => candidate.startsWith('RESULT '));
+  if (lines.length !== scenarios.length) {
+    throw new Error(`${fixture} printed ${lines.length} of ${scenarios.length} RESULT lines (exit ${result.code})\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
+  }
+  return lines.map((line) => JSON.parse(line.slice('RESULT '.length)) as CreatorResult);
+}
+
+async function create(fixture: 'create.mjs' | 'create.cjs', scenario: Scenario, options: { service: string; client?: string }): Promise<CreatorResult> {
+  const [result] = await createAll(fixture, [scenario], options);
+  return result;
+}
+
+/** Waits for spans of the given services until `done` holds, and returns those services' spans. */
+async function spansOf(services: string[], done: (spans: CollectedSpan[]) => boolean): Promise<CollectedSpan[]> {
+  const mine = (spans: CollectedSpan[]) => spans.filter((span) => services.includes(span.serviceName));
+  try {
+    return mine(await collector.waitFor((spans) => done(mine(spans)), { timeoutMs: 20_000 }));
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nspans so far:\n${formatSpans(mine(collector.spans()))}`);
+  }
+}
+
+const named = (name: string, service?: string) => (span: CollectedSpan) => span.name === name && (service === undefined || span.serviceName === service);
+
+function envValue(env: EnvVar[], name: string): string | undefined {
+  return env.find((entry) => entry.name === name)?.value;
+}
+
+describe.each([
+  ['ESM app, latest client (object API), imported by name', 'create.mjs', undefined, true],
+  ['CommonJS app, client 0.22.3 (positional API), required by path', 'create.cjs', CLIENT_V0, false],
+  ['CommonJS app, latest client required by name (require of ESM)', 'create.cjs', undefined, true],
+] as const)('Job trace: %s', (_label, fixture, client, objectStyle) => {
+  test('the job process and every span it makes are in the creator\'s trace, under the create span; the env survives', async () => {
+    const jobName = unique('report');
+    const creator = unique('creator');
+    const jobService = unique('job');
+    const body = jobBody(jobName, [container('main', jobService)]);
+
+    const result = await create(fixture, { kind: 'Job', body }, { service: creator, client });
+
+    expect(result.error).toBeUndefined();
+    expect(result.objectStyle).toBe(objectStyle);
+    expect(result.bodyUnchanged).toBe(true);
+    expect(result.status).toBe('Succeeded');
+    const spans = await spansOf([creator, jobService], (all) => all.some(named('write')) && all.some(named(`run ${jobName}`)) && all.some(named('enqueue')));
+    assertSingleTrace(spans);
+    assertNoOrphans(spans);
+    const createSpan = findSpan(spans, { name: `create job ${NAMESPACE}`, kind: 'PRODUCER', service: creator });
+    const runSpan = findSpan(spans, { name: `run ${jobName}`, kind: 'CONSUMER', service: jobService });
+    assertParentChild(spans, 'enqueue', `create job ${NAMESPACE}`);
+    assertParentChild(spans, `create job ${NAMESPACE}`, `run ${jobName}`);
+    assertParentChild(spans, `run ${jobName}`, 'compute');
+    assertParentChild(spans, 'compute', 'write');
+    expect(createSpan.attributes).toMatchObject({
+      'k8s.namespace.name': NAMESPACE,
+      'k8s.job.name': jobName,
+      'k8s.job.uid': result.created?.metadata.uid,
+    });
+    expect(runSpan.attributes).toMatchObject({ 'k8s.job.name': jobName, 'k8s.namespace.name': NAMESPACE });
+    expect(runSpan.status.code).toBe('UNSET');
+
+    // The env the user set arrived, resolved by the "kubelet" as a real one would.
+    const compute = findSpan(spans, 'compute');
+    expect(compute.attributes['fixture.env.MODE']).toBe('full');
+    expect(compute.attributes['fixture.env.GREETING']).toBe('hello full');
+    expect(String(compute.attributes['fixture.env.POD_NAME'])).toMatch(new RegExp(`^${jobName}-`));
+
+    // What the server stored: the user's entries first and unchanged, then the context.
+    const storedEnv = result.created?.spec.template.spec.containers[0].env as EnvVar[];
+    expect(storedEnv.slice(0, USER_ENV.length + 5)).toEqual([...USER_ENV, ...otelEnv(jobService)]);
+    expect(envValue(storedEnv, 'TRACEPARENT')).toBe(`00-${createSpan.traceId}-${createSpan.spanId}-01`);
+    expect(envValue(storedEnv, 'THREADLINE_RUN_NAME')).toBe(jobName);
+    const names = storedEnv.map((entry) => entry.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+});
+
+test('every container and initContainer joins: null env arrays and envFrom containers included', async () => {
+  const jobName = unique('multi');
+  const creator = unique('creator');
+  const jobService = unique('job');
+  const sidecar = container('side', jobService, { extra: { envFrom: [{ configMapRef: { name: 'settings', optional: true } }] } });
+  // No env at all: this container is not under the hook; it fails unless it was started with a context.
+  const bare = { ...container('bare', jobService, { env: null }), command: [process.execPath, '-e', 'process.exit(/^00-[0-9a-f]{32}-/.test(process.env.TRACEPARENT) ? 0 : 7)'] };
+  const body = jobBody(jobName, [container('main', jobService), sidecar, bare], [container('init', jobService)]);
+
+  const result = await create('create.mjs', { kind: 'Job', body }, { service: creator });
+
+  expect(result.error).toBeUndefined();
+  expect(result.bodyUnchanged).toBe(true);
+  expect(result.status).toBe('Succeeded');
+  const stored = result.created?.spec.template.spec as AnyBody;
+  expect(envValue(stored.containers[2].env, 'TRACEPARENT')).toMatch(/^00-/);
+  expect(stored.containers[1].envFrom).toEqual([{ configMapRef: { name: 'settings', optional: true } }]);
+  const spans = await spansOf([creator, jobService], (all) => all.filter(named(`run ${jobName}`)).length === 3 && all.filter(named('write')).length === 3);
+  assertSingleTrace(spans);
+  assertNoOrphans(spans);
+  const createSpan = findSpan(spans, `create job ${NAMESPACE}`);
+  const runs = spans.filter(named(`run ${jobName}`));
+  expect(runs.map((span) => span.parentSpanId)).toEqual([createSpan.spanId, createSpan.spanId, createSpan.spanId]);
+});
+
+test('failure recorded: a job whose process crashes still exports its run span, with error status', async () => {
+  const jobName = unique('crash');
+  const creator = unique('creator');
+  const jobService = unique('job');
+  const body = jobBody(jobName, [container('main', jobService, { args: ['--crash'] })]);
+
+  const result = await create('create.cjs', { kind: 'Job', body }, { service: creator, client: CLIENT_V0 });
+
+  expect(result.status).toBe('Failed');
+  const spans = await spansOf([creator, jobService], (all) => all.some(named(`run ${jobName}`)) && all.some(named('enqueue')));
+  assertSingleTrace(spans);
+  const runSpan = findSpan(spans, `run ${jobName}`);
+  assertParentChild(spans, `create job ${NAMESPACE}`, `run ${jobName}`);
+  expect(runSpan.status.code).toBe('ERROR');
+  expect(runSpan.status.message).toContain('job crashed on purpose');
+  expect(runSpan.events.some((event) => event.name === 'exception')).toBe(true);
+  // The work done before the crash is there too.
+  assertParentChild(spans, `run ${jobName}`, 'compute');
+});
+
+test('a Pod created with CoreV1Api.createNamespacedPod joins the same way', async () => {
+  const podName = unique('pod');
+  const creator = unique('creator');
+  const jobService = unique('job');
+  const body = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName }, spec: { restartPolicy: 'Never', containers: [container('main', jobService)] } };
+
+  const result = await create('create.mjs', { kind: 'Pod', body }, { service: creator });
+
+  expect(result.error).toBeUndefined();
+  expect(result.bodyUnchanged).toBe(true);
+  expect(result.status).toBe('Succeeded');
+  const spans = await spansOf([creator, jobService], (all) => all.some(named('write')) && all.some(named('enqueue')));
+  assertSingleTrace(spans);
+  assertParentChild(spans, { name: `create pod ${NAMESPACE}`, kind: 'PRODUCER' }, { name: `run ${podName}`, kind: 'CONSUMER' });
+  expect(findSpan(spans, `run ${podName}`).attributes).toMatchObject({ 'k8s.pod.name': podName, 'k8s.namespace.name': NAMESPACE });
+  expect(findSpan(spans, `create pod ${NAMESPACE}`).attributes['k8s.pod.uid']).toBe(result.created?.metadata.uid);
+});
+
+test('a Job named by the server (generateName): the run span learns the real name through the downward API', async () => {
+  const prefix = unique('gen');
+  const creator = unique('creator');
+  const jobService = unique('job');
+  const body = jobBody('unused', [container('main', jobService)]);
+  body.metadata = { generateName: `${prefix}-` };
+
+  const result = await create('create.mjs', { kind: 'Job', body }, { service: creator });
+
+  const realName = result.created?.metadata.name as string;
+  expect(realName).toMatch(new RegExp(`^${prefix}-`));
+  const spans = await spansOf([creator, jobService], (all) => all.some(named('write')) && all.some(named('enqueue')));
+  assertSingleTrace(spans);
+  const runSpan = findSpan(spans, `run ${prefix}`);
+  expect(runSpan.attributes['k8s.job.name']).toBe(realName);
+  expect(findSpan(spans, `create job ${NAMESPACE}`).attributes['k8s.job.name']).toBe(realName);
+});
+
+describe('bad input: nothing crashes and the job still runs', () => {
+  test('a malformed TRACEPARENT the user set is kept (that container runs in a trace of its own); a lowercase traceparent is not a carrier', async () => {
+    const jobName = unique('bad-env');
+    const creator = unique('creator');
+    const jobService = unique('job');
+    const foreign = '00-11111111111111111111111111111111-2222222222222222-01';
+    const body = jobBody(jobName, [
+      container('malformed', jobService, { env: [...USER_ENV, { name: 'TRACEPARENT', value: '00-not-a-trace-context' }] }),
+      container('lower', jobService, { env: [...USER_ENV, { name: 'traceparent', value: foreign }] }),
+    ]);
+
+    const result = await create('create.mjs', { kind: 'Job', body }, { service: creator });
+
+    expect(result.status).toBe('Succeeded');
+    expect(result.bodyUnchanged).toBe(true);
+    const spans = await spansOf([creator, jobService], (all) => all.filter(named('write')).length === 2 && all.some(named(`run ${jobName}`)) && all.some(named('enqueue')));
+    const enqueue = findSpan(spans, 'enqueue');
+    const computes = spans.filter(named('compute'));
+    const malformed = findSpan(computes, (span) => span.attributes['fixture.env.TRACEPARENT'] === '00-not-a-trace-context');
+    const lower = findSpan(computes, (span) => span.attributes['fixture.env.traceparent'] === foreign);
+    // The user's malformed value wins over ours; the job side ignores it and starts fresh.
+    expect(malformed.parentSpanId).toBeUndefined();
+    expect(malformed.traceId).not.toBe(enqueue.traceId);
+    // The lowercase one is left in place and ours is added: that container joins the creator's trace.
+    const run = findSpan(spans, `run ${jobName}`);
+    expect(lower.parentSpanId).toBe(run.spanId);
+    expect(run.parentSpanId).toBe(findSpan(spans, `create job ${NAMESPACE}`).spanId);
+    expect(run.traceId).toBe(enqueue.traceId);
+  });
+
+  test('bodies that are not a Job reach the server unchanged: the same answers as without instrumentation', async () => {
+    const bodies: Scenario[] = [
+      { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: {} } } } },
+      { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'no-template' }, spec: {} } },
+      { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'no-containers' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [] } } } } },
+    ];
+    const creator = unique('creator');
+    const instrumented = await createAll('create.mjs', bodies, { service: creator });
+    const plain = await createAll('create.mjs', bodies, { service: unique('plain'), loader: 'none' });
+
+    expect(instrumented).toEqual(plain);
+    for (const result of instrumented) {
+      expect(result.error?.status).toBeGreaterThanOrEqual(400);
+      expect(result.bodyUnchanged).toBe(true);
+    }
+    const spans = await spansOf([creator], (all) => all.filter(named(`create job ${NAMESPACE}`)).length === bodies.length);
+    const createSpans = spans.filter(named(`create job ${NAMESPACE}`));
+    expect(createSpans.map((span) => [span.status.code, span.attributes['error.type']])).toEqual(
+      instrumented.map((result) => ['ERROR', String(result.error?.status)]),
+    );
+  });
+});
