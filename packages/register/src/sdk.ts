@@ -35,8 +35,12 @@ class ExitSafeProcessor implements SpanProcessor {
     const pending = this.pending;
     this.batch = new BatchSpanProcessor({
       export(spans, done) {
-        for (const span of spans) pending.delete(span);
-        exporter.export(spans, done);
+        // Spans stay pending until their export has finished, so that an export still in flight
+        // when the process exits is sent again synchronously rather than lost.
+        exporter.export(spans, (result) => {
+          for (const span of spans) pending.delete(span);
+          done(result);
+        });
       },
       shutdown: () => exporter.shutdown(),
       forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),

@@ -30,7 +30,7 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
     const entries = selectInstrumentations(env, (name) => diag.warn(`@threadline/register: unknown instrumentation name "${name}"`));
-    registerEsmLoader(entries.flatMap((entry) => entry.modules));
+    registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1]);
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);
     installLifecycle(sdk);

@@ -1,0 +1,531 @@
+import type { Attributes } from '@opentelemetry/api';
+import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
+import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_MESSAGING_CLIENT_ID,
+  ATTR_MESSAGING_CONSUMER_GROUP_NAME,
+  ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  ATTR_MESSAGING_KAFKA_MESSAGE_KEY,
+  ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE,
+  ATTR_MESSAGING_KAFKA_OFFSET,
+  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
+  MESSAGING_SYSTEM_VALUE_KAFKA,
+} from '@threadline/carrier';
+import { kafkaHeadersAdapter, MessagingSpanPolicy, withExtractedContext, type MessagingScope } from '@threadline/carrier';
+import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsEnvOptions, KafkaJsModule, LooseObject } from './internal-types';
+import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
+
+// Read at run time so the name and version can never drift from package.json.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
+
+/** The kafkajs versions this instrumentation patches (the same range the README and tests state). */
+export const SUPPORTED_VERSIONS = ['>=1.11.0 <3'];
+
+/** Kafka's default `message.max.bytes`. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1048588;
+// A record batch's fixed header plus the worst case of one record's own varints and attributes.
+const RECORD_BATCH_OVERHEAD = 61 + 36;
+// Worst case of the two varints (key length, value length) framing one header.
+const HEADER_OVERHEAD = 10;
+
+const isObject = (value: unknown): value is LooseObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  (typeof value === 'object' || typeof value === 'function') &&
+  value !== null &&
+  typeof (value as { then?: unknown }).then === 'function';
+
+/** Headers a context can be added to: a plain object (not an array, string or byte buffer). */
+const isHeaderObject = (value: unknown): value is IHeaders => isObject(value) && !ArrayBuffer.isView(value);
+
+/**
+ * A copy of `source` with the same prototype and property descriptors, and `overrides` as plain
+ * writable properties. The caller's object is never touched, and getters or a frozen source are
+ * copied faithfully.
+ */
+function cloneWith<T extends object>(source: T, overrides: LooseObject): T {
+  const descriptors: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(source);
+  for (const key of Object.keys(overrides)) {
+    descriptors[key] = { value: overrides[key], writable: true, enumerable: true, configurable: true };
+  }
+  return Object.create(Object.getPrototypeOf(source), descriptors) as T;
+}
+
+/** `host:port` or `[v6]:port` → attributes; nothing when the string is not an address. */
+function serverAttributes(broker: string): Attributes {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(broker.trim());
+  if (match === null) return {};
+  const port = Number(match[2]);
+  return Number.isInteger(port) && port > 0 && port < 65536
+    ? { [ATTR_SERVER_ADDRESS]: match[1], [ATTR_SERVER_PORT]: port }
+    : {};
+}
+
+function byteSize(value: unknown, exact: boolean): number | undefined {
+  if (value === null || value === undefined) return 0;
+  // A UTF-16 code unit never needs more than 3 bytes of UTF-8: a cheap upper bound.
+  if (typeof value === 'string') return exact ? Buffer.byteLength(value, 'utf8') : value.length * 3;
+  if (Buffer.isBuffer(value)) return value.length;
+  return undefined;
+}
+
+/**
+ * The bytes one message takes in a record batch on its own (an upper bound), or undefined when
+ * it holds something kafkajs cannot encode (kafkajs rejects it by itself).
+ */
+function recordBytes(message: LooseObject, headers: LooseObject | undefined, exact: boolean): number | undefined {
+  let total = RECORD_BATCH_OVERHEAD;
+  const key = byteSize(message.key, exact);
+  const value = byteSize(message.value, exact);
+  if (key === undefined || value === undefined) return undefined;
+  total += key + value;
+  if (headers === undefined) return total;
+  for (const name of Object.keys(headers)) {
+    const entry = headers[name];
+    const nameBytes = byteSize(name, exact) ?? 0;
+    for (const item of Array.isArray(entry) ? entry : [entry]) {
+      const itemBytes = byteSize(item, exact);
+      if (itemBytes === undefined) return undefined;
+      total += HEADER_OVERHEAD + nameBytes + itemBytes;
+    }
+  }
+  return total;
+}
+
+/** `THREADLINE_KAFKAJS_*` variables; anything unset or unreadable is left to the defaults. */
+function optionsFromEnv(env: NodeJS.ProcessEnv): KafkaJsEnvOptions {
+  const options: KafkaJsEnvOptions = {};
+  const captureKey = env.THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY;
+  if (captureKey === 'true' || captureKey === 'false') options.captureMessageKey = captureKey === 'true';
+  const batchParent = env.THREADLINE_KAFKAJS_BATCH_PARENT;
+  if (batchParent === 'first' || batchParent === 'none') options.batchParent = batchParent;
+  const maxBytes = Number(env.THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES);
+  if (Number.isSafeInteger(maxBytes) && maxBytes > 0) options.maxMessageBytes = maxBytes;
+  return options;
+}
+
+/**
+ * Runs `fn` inside the context carried by one consumed message's headers. Use it in `eachBatch`
+ * to put each message's work in that message's own trace:
+ * `for (const message of batch.messages) await withMessageContext(message, () => handle(message));`
+ */
+export const withMessageContext = <R>(message: { headers?: IHeaders | null } | null | undefined, fn: () => R): R =>
+  withExtractedContext(message?.headers, fn, kafkaHeadersAdapter);
+
+/**
+ * OpenTelemetry instrumentation for kafkajs: every produced message carries the context of its
+ * `send {topic}` span, and every consumer handler runs in a `process {topic}` span that
+ * continues (or links to) the producer's trace.
+ */
+export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumentationConfig> {
+  private readonly clients = new WeakMap<object, KafkaClientInfo>();
+  private readonly policy: MessagingSpanPolicy<KafkaJsHookMessage>;
+  /** Options read from the environment, for apps started with `@threadline/register`; the config wins. */
+  private readonly fromEnv: KafkaJsEnvOptions;
+
+  constructor(config: KafkaJsInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+    this.fromEnv = optionsFromEnv(process.env);
+    this.policy = new MessagingSpanPolicy<KafkaJsHookMessage>({
+      system: MESSAGING_SYSTEM_VALUE_KAFKA,
+      getTracer: () => this.tracer,
+      getConfig: () => this.getConfig(),
+    });
+  }
+
+  protected init() {
+    return new InstrumentationNodeModuleDefinition(
+      'kafkajs',
+      SUPPORTED_VERSIONS,
+      (moduleExports: KafkaJsModule) => this.patchModule(moduleExports),
+      (moduleExports: KafkaJsModule) => this.unpatchModule(moduleExports),
+    );
+  }
+
+  // --- module patching ---------------------------------------------------------------------
+
+  private patchModule(moduleExports: KafkaJsModule): KafkaJsModule {
+    const exported = moduleExports?.Kafka;
+    if (typeof exported !== 'function' || !isObject(exported.prototype)) {
+      this._diag.warn('kafkajs exports no Kafka class; it is not instrumented');
+      return moduleExports;
+    }
+    const base = isWrapped(exported) ? ((exported as unknown as { __original: typeof exported }).__original ?? exported) : exported;
+    const proto = base.prototype;
+    if (typeof proto.producer === 'function' && !isWrapped(proto.producer)) {
+      this._wrap(proto, 'producer', (original) => this.wrapFactory(original as AnyFunction, 'producer'));
+    }
+    if (typeof proto.consumer === 'function' && !isWrapped(proto.consumer)) {
+      this._wrap(proto, 'consumer', (original) => this.wrapFactory(original as AnyFunction, 'consumer'));
+    }
+    this.trackClients(moduleExports, base);
+    // import-in-the-middle hands over the ESM namespace; `import kafkajs from 'kafkajs'` reads `default`.
+    const cjsExports = moduleExports.default;
+    if (isObject(cjsExports) && cjsExports !== moduleExports) this.trackClients(cjsExports, base);
+    return moduleExports;
+  }
+
+  private unpatchModule(moduleExports: KafkaJsModule): void {
+    const exported = moduleExports?.Kafka;
+    if (typeof exported !== 'function') return;
+    const base = isWrapped(exported) ? ((exported as unknown as { __original: typeof exported }).__original ?? exported) : exported;
+    for (const target of [moduleExports, moduleExports.default]) {
+      if (isObject(target) && isWrapped(target.Kafka)) this._unwrap(target as KafkaJsModule, 'Kafka');
+    }
+    if (isWrapped(base.prototype.producer)) this._unwrap(base.prototype, 'producer');
+    if (isWrapped(base.prototype.consumer)) this._unwrap(base.prototype, 'consumer');
+  }
+
+  /**
+   * Replaces the exported `Kafka` with a subclass that remembers the broker list and client id
+   * of each client (kafkajs keeps them private), for `server.*` and `messaging.client.id`.
+   */
+  private trackClients(target: KafkaJsModule, base: NonNullable<KafkaJsModule['Kafka']>): void {
+    if (target.Kafka !== base) return;
+    const remember = (client: object, config: unknown) => this.rememberClient(client, config);
+    this._wrap(target, 'Kafka', (Original) => {
+      const Base = Original as unknown as new (...args: any[]) => object;
+      const Tracked = class Kafka extends Base {
+        constructor(...args: any[]) {
+          super(...args);
+          remember(this, args[0]);
+        }
+
+        // Any kafkajs client is `instanceof Kafka`, as without instrumentation (the ESM named
+        // export and the CJS exports object each get their own subclass).
+        static override [Symbol.hasInstance](candidate: unknown): boolean {
+          return this === Tracked ? candidate instanceof Base : Function.prototype[Symbol.hasInstance].call(this, candidate);
+        }
+      };
+      return Tracked as unknown as typeof Original;
+    });
+  }
+
+  private rememberClient(client: object, config: unknown): void {
+    try {
+      const attributes: Attributes = {};
+      if (!isObject(config)) return;
+      if (typeof config.clientId === 'string' && config.clientId !== '') {
+        attributes[ATTR_MESSAGING_CLIENT_ID] = config.clientId;
+      }
+      // Only a single static broker names the server; with several, the one used is unknown here.
+      const brokers = Array.isArray(config.brokers) ? new Set(config.brokers) : undefined;
+      if (brokers?.size === 1) {
+        const [broker] = brokers;
+        if (typeof broker === 'string') Object.assign(attributes, serverAttributes(broker));
+      }
+      this.clients.set(client, { attributes });
+    } catch (error) {
+      this._diag.debug('could not read the Kafka client config', error);
+    }
+  }
+
+  /** Wraps `Kafka.prototype.producer`/`consumer`: instruments each object they return. */
+  private wrapFactory(original: AnyFunction, kind: 'producer' | 'consumer'): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const created: unknown = original.apply(thisArg, args);
+      try {
+        if (!isObject(created)) return created;
+        const client = typeof thisArg === 'object' && thisArg !== null ? this.clients.get(thisArg) : undefined;
+        const endpoint: KafkaEndpointInfo = { attributes: client?.attributes ?? {} };
+        if (kind === 'producer') {
+          this.instrumentSender(created, endpoint);
+          if (typeof created.transaction === 'function') {
+            this._wrap(created, 'transaction', (transaction) => this.wrapTransaction(transaction as AnyFunction, endpoint));
+          }
+        } else {
+          const config = args[0];
+          if (isObject(config) && typeof config.groupId === 'string') endpoint.groupId = config.groupId;
+          if (typeof created.run === 'function') {
+            this._wrap(created, 'run', (run) => this.wrapRun(run as AnyFunction, endpoint));
+          }
+        }
+      } catch (error) {
+        this._diag.debug(`could not instrument a kafkajs ${kind}`, error);
+      }
+      return created;
+    });
+  }
+
+  // --- producer ----------------------------------------------------------------------------
+
+  /** Wraps `send`/`sendBatch` of a producer or a transaction. */
+  private instrumentSender(sender: LooseObject, endpoint: KafkaEndpointInfo): void {
+    if (typeof sender.send === 'function') {
+      this._wrap(sender, 'send', (original) => this.wrapSend(original as AnyFunction, endpoint));
+    }
+    if (typeof sender.sendBatch === 'function') {
+      this._wrap(sender, 'sendBatch', (original) => this.wrapSendBatch(original as AnyFunction, endpoint));
+    }
+  }
+
+  private wrapTransaction(original: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const pending: unknown = original.apply(thisArg, args);
+      if (!isThenable(pending)) return pending;
+      // Rejections pass through unchanged; only a started transaction is instrumented.
+      return pending.then((started) => {
+        try {
+          if (isObject(started)) this.instrumentSender(started, endpoint);
+        } catch (error) {
+          this._diag.debug('could not instrument a kafkajs transaction', error);
+        }
+        return started;
+      });
+    });
+  }
+
+  private wrapSend(original: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const record = args[0];
+      if (!this.isEnabled() || !isObject(record)) return original.apply(thisArg, args);
+      const { topic, messages } = record;
+      // A malformed call is left to kafkajs to reject, exactly as without instrumentation.
+      if (typeof topic !== 'string' || !Array.isArray(messages)) return original.apply(thisArg, args);
+      let scope: MessagingScope | undefined;
+      let call: LooseObject;
+      try {
+        scope = this.startSend(topic, messages, endpoint);
+        call = cloneWith(record, { messages: this.withContext(messages, scope) });
+      } catch (error) {
+        this._diag.debug('could not prepare a send; sending it unchanged', error);
+        scope?.end();
+        return original.apply(thisArg, args);
+      }
+      return runAndEnd([scope], scope, () => original.apply(thisArg, [call, ...args.slice(1)]));
+    });
+  }
+
+  /** `sendBatch` gets one span per topic; each topic's messages carry that topic's span. */
+  private wrapSendBatch(original: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const batch = args[0];
+      if (!this.isEnabled() || !isObject(batch) || !Array.isArray(batch.topicMessages)) {
+        return original.apply(thisArg, args);
+      }
+      const entries: unknown[] = batch.topicMessages;
+      const scopes = new Map<string, MessagingScope>();
+      let call: LooseObject;
+      try {
+        const byTopic = new Map<string, unknown[]>();
+        for (const entry of entries) {
+          if (!isObject(entry) || typeof entry.topic !== 'string' || !Array.isArray(entry.messages)) continue;
+          const collected = byTopic.get(entry.topic);
+          if (collected === undefined) byTopic.set(entry.topic, [...entry.messages]);
+          else collected.push(...entry.messages);
+        }
+        for (const [topic, messages] of byTopic) scopes.set(topic, this.startSend(topic, messages, endpoint));
+        const topicMessages = entries.map((entry) => {
+          if (!isObject(entry) || typeof entry.topic !== 'string' || !Array.isArray(entry.messages)) return entry;
+          return cloneWith(entry, { messages: this.withContext(entry.messages, scopes.get(entry.topic)!) });
+        });
+        call = cloneWith(batch, { topicMessages });
+      } catch (error) {
+        this._diag.debug('could not prepare a sendBatch; sending it unchanged', error);
+        for (const scope of scopes.values()) scope.end();
+        return original.apply(thisArg, args);
+      }
+      const all = [...scopes.values()];
+      return runAndEnd(all, all.length === 1 ? all[0] : undefined, () => original.apply(thisArg, [call, ...args.slice(1)]));
+    });
+  }
+
+  private startSend(topic: string, messages: readonly unknown[], endpoint: KafkaEndpointInfo): MessagingScope {
+    return this.policy.startSend({
+      destination: topic,
+      messageCount: messages.length,
+      attributes: endpoint.attributes,
+      message: { kind: 'send', topic, messages: messages as Message[] },
+    });
+  }
+
+  /** The messages to send: each a clone carrying the scope's context, or the caller's own object when none is added. */
+  private withContext(messages: readonly unknown[], scope: MessagingScope): unknown[] {
+    return messages.map((message) => this.messageWithContext(message, scope));
+  }
+
+  private messageWithContext(message: unknown, scope: MessagingScope): unknown {
+    // kafkajs rejects a message without value and quotes it in the error: leave it as given.
+    if (!isObject(message) || message.value === undefined) return message;
+    const headers = message.headers;
+    if (headers !== undefined && !isHeaderObject(headers)) {
+      // kafkajs rejects these by itself; the instrumentation leaves the message exactly as given.
+      this._diag.debug('message headers are not an object; message left as it is');
+      return message;
+    }
+    const withContext: LooseObject = headers === undefined ? {} : { ...headers };
+    if (scope.inject(withContext, kafkaHeadersAdapter) !== 'injected') return message;
+    if (!this.fitsWithContext(message, headers, withContext)) return message;
+    return cloneWith(message, { headers: withContext });
+  }
+
+  /**
+   * False when the message would fit the broker's size limit as given, but not with the context
+   * headers: the message then goes without them rather than being rejected.
+   */
+  private fitsWithContext(message: LooseObject, headers: IHeaders | undefined, withContext: LooseObject): boolean {
+    const configured = this.getConfig().maxMessageBytes ?? this.fromEnv.maxMessageBytes;
+    const limit = typeof configured === 'number' && configured > 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES;
+    const upperBound = recordBytes(message, withContext, false);
+    if (upperBound === undefined || upperBound <= limit) return true;
+    const exactWith = recordBytes(message, withContext, true);
+    if (exactWith === undefined || exactWith <= limit) return true;
+    const exactWithout = recordBytes(message, headers as LooseObject | undefined, true);
+    if (exactWithout === undefined || exactWithout > limit) return true; // too large either way: not ours to decide
+    this._diag.warn(
+      `a message of about ${exactWithout} bytes would exceed maxMessageBytes (${limit}) with the context headers; it is sent without them`,
+    );
+    return false;
+  }
+
+  // --- consumer ----------------------------------------------------------------------------
+
+  private wrapRun(original: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const config = args[0];
+      if (!this.isEnabled() || !isObject(config)) return original.apply(thisArg, args);
+      let call: LooseObject;
+      try {
+        const overrides: LooseObject = {};
+        if (typeof config.eachMessage === 'function') {
+          overrides.eachMessage = this.wrapEachMessage(config.eachMessage as AnyFunction, endpoint);
+        }
+        if (typeof config.eachBatch === 'function') {
+          overrides.eachBatch = this.wrapEachBatch(config.eachBatch as AnyFunction, endpoint);
+        }
+        call = cloneWith(config, overrides);
+      } catch (error) {
+        this._diag.debug('could not instrument consumer.run; running it unchanged', error);
+        return original.apply(thisArg, args);
+      }
+      return original.apply(thisArg, [call, ...args.slice(1)]);
+    });
+  }
+
+  private wrapEachMessage(handler: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const scope = this.isEnabled() ? this.startMessage(args[0], endpoint) : undefined;
+      if (scope === undefined) return handler.apply(thisArg, args);
+      return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+    });
+  }
+
+  private wrapEachBatch(handler: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    return forwarding((thisArg, args) => {
+      const scope = this.isEnabled() ? this.startBatch(args[0], endpoint) : undefined;
+      if (scope === undefined) return handler.apply(thisArg, args);
+      return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+    });
+  }
+
+  private startMessage(payload: unknown, endpoint: KafkaEndpointInfo): MessagingScope | undefined {
+    try {
+      if (!isObject(payload) || !isObject(payload.message)) return undefined;
+      const topic = String(payload.topic);
+      const partition = payload.partition as number;
+      const message = payload.message as unknown as KafkaMessage;
+      const attributes: Attributes = { ...this.consumerAttributes(endpoint, partition), ...this.messageAttributes(message) };
+      const received: KafkaJsReceivedMessage = { kind: 'message', topic, partition, message };
+      return this.policy.startProcess({
+        destination: topic,
+        carrier: message.headers as LooseObject | undefined,
+        getter: kafkaHeadersAdapter,
+        attributes,
+        message: received,
+      });
+    } catch (error) {
+      this._diag.debug('could not start a process span; the handler runs without it', error);
+      return undefined;
+    }
+  }
+
+  private startBatch(payload: unknown, endpoint: KafkaEndpointInfo): MessagingScope | undefined {
+    try {
+      if (!isObject(payload) || !isObject(payload.batch)) return undefined;
+      const batch = payload.batch;
+      const topic = String(batch.topic);
+      const partition = batch.partition as number;
+      const messages = (Array.isArray(batch.messages) ? batch.messages : []) as KafkaMessage[];
+      const config = this.getConfig();
+      const carriers = messages.map((message) => (isObject(message) ? (message.headers as LooseObject | undefined) : undefined));
+      // Per-message objects are only needed when a function decides the incoming context.
+      const perMessage =
+        typeof config.incomingContext === 'function'
+          ? messages.map((message): KafkaJsReceivedMessage => ({ kind: 'message', topic, partition, message }))
+          : undefined;
+      return this.policy.startBatch({
+        destination: topic,
+        operation: 'process',
+        carriers,
+        getter: kafkaHeadersAdapter,
+        messages: perMessage,
+        parent: (config.batchParent ?? this.fromEnv.batchParent) === 'first' ? 'first' : 'none',
+        attributes: this.consumerAttributes(endpoint, partition),
+        message: { kind: 'batch', topic, partition, messages },
+      });
+    } catch (error) {
+      this._diag.debug('could not start a batch span; the handler runs without it', error);
+      return undefined;
+    }
+  }
+
+  private consumerAttributes(endpoint: KafkaEndpointInfo, partition: unknown): Attributes {
+    const attributes: Attributes = { ...endpoint.attributes };
+    if (endpoint.groupId !== undefined) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = endpoint.groupId;
+    if (typeof partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = String(partition);
+    return attributes;
+  }
+
+  /** Offset, tombstone, body size and (when enabled) key. Never the body itself. */
+  private messageAttributes(message: KafkaMessage): Attributes {
+    const attributes: Attributes = {};
+    const offset = Number(message.offset);
+    if (message.offset !== undefined && Number.isSafeInteger(offset)) attributes[ATTR_MESSAGING_KAFKA_OFFSET] = offset;
+    if (message.value === null) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = true;
+    else if (Buffer.isBuffer(message.value)) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = message.value.length;
+    const captureKey = this.getConfig().captureMessageKey ?? this.fromEnv.captureMessageKey;
+    if (captureKey === true && message.key !== null && message.key !== undefined) {
+      const key: unknown = message.key;
+      if (typeof key === 'string') attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key;
+      else if (Buffer.isBuffer(key)) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key.toString('utf8');
+    }
+    return attributes;
+  }
+}
+
+/** A plain function (kafkajs may call it with any `this`) that hands its `this` and arguments to `handler`. */
+function forwarding(handler: (thisArg: unknown, args: unknown[]) => unknown): AnyFunction {
+  return function (this: unknown, ...args: unknown[]) {
+    return handler(this, args);
+  };
+}
+
+/**
+ * Runs `call` (in `runIn`'s context when given) and ends every scope when its result settles:
+ * with the error on a throw or rejection, which reaches the caller unchanged.
+ */
+function runAndEnd(scopes: readonly MessagingScope[], runIn: MessagingScope | undefined, call: () => unknown): unknown {
+  let result: unknown;
+  try {
+    result = runIn === undefined ? call() : runIn.run(call);
+  } catch (error) {
+    for (const scope of scopes) scope.end(error ?? new Error('thrown'));
+    throw error;
+  }
+  if (isThenable(result)) {
+    result.then(
+      () => {
+        for (const scope of scopes) scope.end();
+      },
+      (error: unknown) => {
+        for (const scope of scopes) scope.end(error ?? new Error('rejected'));
+      },
+    );
+  } else {
+    for (const scope of scopes) scope.end();
+  }
+  return result;
+}

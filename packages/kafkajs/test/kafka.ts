@@ -1,0 +1,151 @@
+// Shared by the integration tests: the kafkajs versions under test, topic set-up on the real
+// broker, and a runner for the fixture apps.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { brokerAddresses, runFixture, type SpanCollector } from '@threadline/testing';
+import { Kafka, logLevel, type ITopicConfig } from 'kafkajs';
+
+// The fixtures load the built package through the register hook (turbo builds before testing).
+if (!existsSync(join(__dirname, '../dist/index.js'))) {
+  throw new Error('packages/kafkajs/dist is missing: run `pnpm --filter @threadline/kafkajs build` first');
+}
+
+export interface KafkaJsVersion {
+  label: string;
+  version: string;
+  /** The real folder of this version (what require-in-the-middle identifies it by). */
+  dir: string;
+}
+
+function versionAt(packageName: string): KafkaJsVersion {
+  const dir = realpathSync(dirname(require.resolve(`${packageName}/package.json`)));
+  const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };
+  return { label: `kafkajs ${version}`, version, dir };
+}
+
+/** The oldest and the newest supported major, as installed (kafkajs-v1 is an alias of kafkajs@1.16.0). */
+export const V1 = versionAt('kafkajs-v1');
+export const V2 = versionAt('kafkajs');
+if (!V1.version.startsWith('1.') || V2.version !== '2.2.4') throw new Error(`unexpected kafkajs versions ${V1.version} / ${V2.version}`);
+
+export type AppKind = 'esm' | 'cjs';
+const APP = { esm: join(__dirname, 'fixtures/app.mjs'), cjs: join(__dirname, 'fixtures/app.cjs') };
+
+const esmEntries = new Map<string, string>();
+/**
+ * A module that does `export { Kafka, logLevel } from 'kafkajs'` where 'kafkajs' is `version`.
+ * The ESM loader hook matches the bare name 'kafkajs', so an alias like kafkajs-v1 has to be
+ * reached under that name: a temporary folder whose node_modules/kafkajs links to it.
+ */
+function esmEntry(version: KafkaJsVersion): string {
+  if (version === V2) return pathToFileURL(join(__dirname, 'fixtures/kafkajs-esm.mjs')).href;
+  let entry = esmEntries.get(version.dir);
+  if (entry === undefined) {
+    const root = mkdtempSync(join(tmpdir(), `threadline-kafkajs-${version.version}-`));
+    mkdirSync(join(root, 'node_modules'));
+    symlinkSync(version.dir, join(root, 'node_modules/kafkajs'), 'dir');
+    writeFileSync(join(root, 'kafkajs.mjs'), readFileSync(join(__dirname, 'fixtures/kafkajs-esm.mjs')));
+    entry = pathToFileURL(join(root, 'kafkajs.mjs')).href;
+    esmEntries.set(version.dir, entry);
+  }
+  return entry;
+}
+
+/** Removes the temporary folders esmEntry made (call in afterAll). */
+export function removeEsmEntries(): void {
+  for (const entry of esmEntries.values()) rmSync(dirname(new URL(entry).pathname), { recursive: true, force: true });
+  esmEntries.clear();
+}
+
+const RUN_ID = `${Date.now().toString(36)}-${process.pid}`;
+/** A topic name no earlier run used. */
+export const uniqueTopic = (name: string) => `threadline-kafkajs-${name}-${RUN_ID}`;
+export const uniqueGroup = (name: string) => `threadline-kafkajs-${name}-${RUN_ID}`;
+
+const createdTopics = new Set<string>();
+
+function adminClient() {
+  return new Kafka({
+    clientId: 'threadline-kafkajs-tests',
+    brokers: brokerAddresses().kafka.brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 2 },
+  }).admin();
+}
+
+/** Creates the topics on the real broker; fails with a clear message when Kafka is not there. */
+export async function createTopics(topics: (string | ITopicConfig)[]): Promise<void> {
+  const { brokers } = brokerAddresses().kafka;
+  const admin = adminClient();
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(
+      `Kafka is not reachable at ${brokers.join(',')} (${(error as Error).message}). Start it with: node tools/brokers/cli.mjs up kafka`,
+    );
+  }
+  try {
+    if (topics.length === 0) return;
+    const configs = topics.map((topic) => (typeof topic === 'string' ? { topic, numPartitions: 1, replicationFactor: 1 } : topic));
+    await admin.createTopics({ waitForLeaders: true, topics: configs });
+    for (const { topic } of configs) createdTopics.add(topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes the topics this test file created (call in afterAll); the broker is shared. */
+export async function deleteCreatedTopics(): Promise<void> {
+  if (createdTopics.size === 0) return;
+  const admin = adminClient();
+  try {
+    await admin.connect();
+    await admin.deleteTopics({ topics: [...createdTopics] });
+    createdTopics.clear();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface AppOptions {
+  app: AppKind;
+  version: KafkaJsVersion;
+  service: string;
+  scenario: Record<string, unknown>;
+  collector?: SpanCollector;
+  /** `none`: the app runs without threadline (a control). Default: `--import` for ESM, `--require` for CJS. */
+  loader?: 'import' | 'require' | 'none';
+  env?: Record<string, string>;
+}
+
+/** Runs one fixture app to its end and returns what it printed on its RESULT line. */
+export async function runApp<T = any>(options: AppOptions): Promise<T> {
+  const { app, version } = options;
+  const result = await runFixture(APP[app], {
+    collector: options.collector,
+    serviceName: options.service,
+    loader: options.loader ?? (app === 'esm' ? 'import' : 'require'),
+    timeoutMs: 60000,
+    env: {
+      SCENARIO: JSON.stringify({ service: options.service, ...options.scenario }),
+      KAFKA_BROKERS: JSON.stringify(brokerAddresses().kafka.brokers),
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+      ...(app === 'esm' ? { KAFKAJS_ESM: esmEntry(version) } : { KAFKAJS_CJS: version.dir }),
+      ...options.env,
+    },
+  });
+  const line = result.stdout.split('\n').find((candidate) => candidate.startsWith('RESULT '));
+  if (result.code !== 0 || line === undefined) {
+    const tail = (text: string) => (text.length > 4000 ? `…${text.slice(-4000)}` : text);
+    throw new Error(`${options.service} (${app}, ${version.label}) exited with ${result.code ?? result.signal}\nstdout:\n${tail(result.stdout)}\nstderr:\n${tail(result.stderr)}`);
+  }
+  const parsed = JSON.parse(line.slice('RESULT '.length));
+  if (parsed.kafkajs !== version.version) throw new Error(`${options.service} ran kafkajs ${parsed.kafkajs}, not ${version.version}`);
+  return parsed as T;
+}
+
+/** Buffers as the fixtures encode them. */
+export const b64 = (value: string | Buffer) => ({ b64: Buffer.from(value).toString('base64') });
