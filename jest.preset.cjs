@@ -7,4 +7,6 @@ module.exports = {
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // Integration tests start real processes; on a loaded 2-core machine that takes seconds.
+  testTimeout: 60000,
 };

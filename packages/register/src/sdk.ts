@@ -29,16 +29,22 @@ const MAX_PENDING = 4096;
 
 class ExitSafeProcessor implements SpanProcessor {
   readonly pending = new Set<ReadableSpan>();
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly batch: BatchSpanProcessor;
 
   constructor(readonly exporter: ExitSafeExporter) {
-    const pending = this.pending;
+    const { pending, inFlight } = this;
     this.batch = new BatchSpanProcessor({
       export(spans, done) {
         // Spans stay pending until their export has finished, so that an export still in flight
-        // when the process exits is sent again synchronously rather than lost.
+        // when process.exit() ends the process is sent again synchronously rather than lost.
+        let settle = () => {};
+        const exported = new Promise<void>((resolve) => (settle = resolve));
+        inFlight.add(exported);
         exporter.export(spans, (result) => {
           for (const span of spans) pending.delete(span);
+          inFlight.delete(exported);
+          settle();
           done(result);
         });
       },
@@ -60,8 +66,10 @@ class ExitSafeProcessor implements SpanProcessor {
     this.batch.onEnd(span);
   }
 
-  forceFlush(): Promise<void> {
-    return this.batch.forceFlush();
+  /** Sends what is buffered and waits for every export already on its way. */
+  async forceFlush(): Promise<void> {
+    await this.batch.forceFlush();
+    await Promise.all(this.inFlight);
   }
 
   shutdown(): Promise<void> {

@@ -210,7 +210,8 @@ const mongodb = {
       'java',
       [
         '-Xms64m',
-        '-Xmx512m',
+        // The oplog (for change streams) keeps every write in memory for the server's lifetime.
+        '-Xmx2g',
         '-Djava.awt.headless=true',
         // One INFO line per connect/close would flood the log; failed commands are still logged (ERROR).
         '-Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.wire.MongoWireProtocolHandler=warn',

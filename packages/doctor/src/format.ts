@@ -1,0 +1,135 @@
+import type { BrokenHop, DoctorReport, SpanRef } from './types';
+
+/** Left-aligned columns, two spaces apart, with a header row and a rule under it. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, indent = '  '): string {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    indent +
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+function evidence(hop: BrokenHop): string {
+  switch (hop.evidence) {
+    case 'message-id':
+      return 'the same messaging.message.id on both sides';
+    case 'time-window':
+      return `\`${hop.consumerService}\` consumer spans start a new trace right after each send (the message arrived without context)`;
+    case 'no-consumer-span':
+      return `\`${hop.consumerService}\` has no consumer span for it, and a new trace starts there right after each send (consumer instrumentation missing or disabled?)`;
+  }
+}
+
+const spanText = (span: SpanRef) => `${span.serviceName} "${span.name}" (trace ${span.traceId} span ${span.spanId})`;
+
+function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+function heading(number: number, title: string, count: number, none: string): string {
+  return count === 0 ? `${number}. ${title}: ${none}` : `${number}. ${title} (${count})`;
+}
+
+/** The report as the CLI prints it: one numbered section per finding kind, then the verdict. */
+export function formatReport(report: DoctorReport): string {
+  const { summary, options } = report;
+  const out: string[] = [];
+  const services = summary.services.length === 1 ? 'service' : 'services';
+  out.push(
+    `threadline-doctor: ${summary.spans} spans, ${summary.traces} traces, ${summary.services.length} ${services}` +
+      (summary.services.length > 0 ? ` (${summary.services.join(', ')})` : ''),
+    '',
+  );
+
+  out.push(heading(1, 'Broken hops', report.brokenHops.length, 'none'));
+  for (const hop of report.brokenHops) {
+    out.push(`  ✗ ${hop.message}`, `    evidence: ${evidence(hop)}`);
+    for (const example of hop.examples) out.push(`    e.g. ${spanText(example.producer)} → ${spanText(example.consumer)}`);
+  }
+  if (report.unconsumedSends.length > 0) {
+    out.push('  sends no consumer span in the input answered (information, not a gap: the consumer may not be in the input):');
+    for (const sends of report.unconsumedSends) {
+      out.push(`    ${sends.channel.label} \`${sends.channel.destination}\` from service \`${sends.producerService}\`: ${sends.messages} ${sends.messages === 1 ? 'message' : 'messages'}`);
+    }
+  }
+  out.push('');
+
+  const flagged = report.rootRatios.filter((row) => row.flagged).length;
+  out.push(
+    report.rootRatios.length === 0
+      ? '2. Consumer spans that start a new trace: no consumer spans'
+      : `2. Consumer spans that start a new trace, per service (flagged above ${options.rootRatio})${flagged ? `: ${flagged} flagged` : ''}`,
+  );
+  if (report.rootRatios.length > 0) {
+    out.push(
+      table(
+        ['service', 'consumer spans', 'new traces', 'by link', 'ratio', 'verdict'],
+        report.rootRatios.map((row) => [
+          row.serviceName,
+          String(row.consumerSpans),
+          String(row.roots),
+          String(row.linkedRoots),
+          row.ratio.toFixed(2),
+          row.flagged ? '✗ mostly new traces' : 'ok',
+        ]),
+      ),
+    );
+  }
+  out.push('');
+
+  out.push(heading(3, 'Orphans (parent span never arrived)', report.orphans.length, 'none'));
+  if (report.orphans.length > 0) {
+    out.push(
+      table(
+        ['service', 'spans', 'missing parents', 'remote parent', 'local parent', 'examples'],
+        report.orphans.map((group) => [
+          group.serviceName,
+          String(group.spans),
+          String(group.missingParents),
+          String(group.remoteParent),
+          String(group.localParent),
+          group.examples.map((example) => `${example.name} ×${example.count}`).join(', '),
+        ]),
+      ),
+      '  remote parent: the calling service sent no spans (exporter not configured, or not in the input);',
+      '  local parent: a span in the same process never ended or was dropped (export queue full, process killed).',
+    );
+  }
+  out.push('');
+
+  out.push(heading(4, 'Joined by link (not breaks)', report.linkedHops.length, 'none'));
+  for (const hop of report.linkedHops) out.push(`  ↪ ${hop.message}`);
+  out.push('');
+
+  out.push(heading(5, 'Never-ending traces', report.neverEndingTraces.length, 'none'));
+  if (report.neverEndingTraces.length > 0) {
+    out.push(
+      table(
+        ['trace', 'first span', 'duration', 'spans', 'why'],
+        report.neverEndingTraces.map((trace) => [
+          trace.traceId,
+          `${trace.first.serviceName} "${trace.first.name}"`,
+          duration(trace.durationMs),
+          String(trace.spanCount),
+          trace.reasons
+            .map((reason) =>
+              reason === 'duration'
+                ? `longer than ${duration(options.maxTraceMs)}`
+                : `poll loop: ${trace.loop!.serviceName} ${trace.loop!.name === undefined ? `span ${trace.loop!.spanId} (never ended)` : `"${trace.loop!.name}"`} parents ${trace.loop!.consumerChildren} consumer spans`,
+            )
+            .join('; '),
+        ]),
+      ),
+    );
+  }
+  out.push('');
+
+  out.push(report.clean ? 'Result: clean (exit 0)' : `Result: ${report.gaps} ${report.gaps === 1 ? 'gap' : 'gaps'} found (exit 1)`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,63 @@
+import type { Attributes } from '@opentelemetry/api';
+import type { MessagingScope } from '@threadline/carrier';
+
+/** The parts of a driver `Collection` this package reads; typed loosely across driver majors. */
+export interface CollectionLike {
+  readonly dbName?: unknown;
+  readonly collectionName?: unknown;
+  readonly client?: ClientLike;
+  readonly s?: { db?: { client?: ClientLike } };
+}
+
+export interface ClientLike {
+  readonly options?: {
+    hosts?: ReadonlyArray<{ host?: unknown; port?: unknown; socketPath?: unknown } | undefined>;
+    srvHost?: unknown;
+  };
+}
+
+/** The cursor methods this package wraps on each opted-in find cursor. */
+export interface CursorLike {
+  next(...args: unknown[]): unknown;
+  tryNext(...args: unknown[]): unknown;
+  toArray(...args: unknown[]): unknown;
+  readBufferedDocuments(...args: unknown[]): unknown;
+  close(...args: unknown[]): unknown;
+  bufferedCount(): number;
+}
+
+/** The change stream methods this package wraps on each opted-in change stream. */
+export interface ChangeStreamLike {
+  next(...args: unknown[]): unknown;
+  tryNext(...args: unknown[]): unknown;
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+}
+
+/** An opted-in collection, resolved once per collection object. */
+export interface QueueTarget {
+  /** `{db}.{collection}`, the span's destination. */
+  namespace: string;
+  attributes: Attributes;
+}
+
+/** Per-cursor state: the documents of the current server batch handed out so far. */
+export interface CursorState {
+  target: QueueTarget;
+  pending: Record<string, unknown>[];
+  /** When the call that fetched the current batch began (epoch ms). */
+  batchStart: number | undefined;
+  /** > 0 while toArray runs: its inner next()/readBufferedDocuments() calls are part of it. */
+  bulkDepth: number;
+}
+
+/**
+ * Runs a function in the context of a document handed out by an instrumented read; what
+ * `withDocumentContext` finds for documents this package delivered.
+ */
+export type DocumentRunner = <R>(fn: () => R) => R;
+
+/** A consumer span whose end waits for `withDocumentContext`, or for the end of the event-loop turn. */
+export interface PendingDelivery {
+  scope: MessagingScope;
+  timer: NodeJS.Immediate | undefined;
+}
