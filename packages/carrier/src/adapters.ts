@@ -84,23 +84,33 @@ export interface SqsMessageAttributeValue {
 export type SqsMessageAttributes = Record<string, SqsMessageAttributeValue | undefined>;
 
 /**
- * SQS `MessageAttributes`. Only `String` attributes carry context; a Binary or Number
- * attribute that happens to share a propagation field's name is ignored.
+ * A map of typed attributes, `{ [name]: { [typeKey]: 'String', [valueKey]: text } }`, with keys
+ * matched case-insensitively. Only `String` attributes carry context; a Binary or Number attribute
+ * that happens to share a propagation field's name is ignored.
  */
-export const sqsAttributesAdapter: CarrierAdapter<SqsMessageAttributes | null | undefined> = {
-  get(carrier, key) {
-    if (!isObject(carrier)) return undefined;
-    const found = findKey(carrier, key);
-    if (found === undefined) return undefined;
-    const attribute = carrier[found];
-    if (!isObject(attribute) || attribute.DataType !== 'String') return undefined;
-    return typeof attribute.StringValue === 'string' ? attribute.StringValue : undefined;
-  },
-  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
-  set(carrier, key, value) {
-    if (isObject(carrier)) carrier[key] = { DataType: 'String', StringValue: value };
-  },
-};
+export function typedAttributesAdapter<Carrier extends Record<string, unknown> | null | undefined>(
+  typeKey: string,
+  valueKey: string,
+): CarrierAdapter<Carrier> {
+  return {
+    get(carrier, key) {
+      if (!isObject(carrier)) return undefined;
+      const found = findKey(carrier, key);
+      if (found === undefined) return undefined;
+      const attribute = carrier[found];
+      if (!isObject(attribute) || attribute[typeKey] !== 'String') return undefined;
+      const value = attribute[valueKey];
+      return typeof value === 'string' ? value : undefined;
+    },
+    keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
+    set(carrier, key, value) {
+      if (isObject(carrier)) (carrier as Record<string, unknown>)[key] = { [typeKey]: 'String', [valueKey]: value };
+    },
+  };
+}
+
+/** SQS `MessageAttributes` (`{ DataType: 'String', StringValue }`). */
+export const sqsAttributesAdapter = typedAttributesAdapter<SqsMessageAttributes | null | undefined>('DataType', 'StringValue');
 
 /** The default field that holds a document's context. */
 export const DEFAULT_DOCUMENT_CONTEXT_FIELD = '_otel';

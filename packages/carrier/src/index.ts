@@ -4,6 +4,7 @@ export {
   kafkaHeadersAdapter,
   amqpHeadersAdapter,
   sqsAttributesAdapter,
+  typedAttributesAdapter,
   documentFieldAdapter,
   envAdapter,
   k8sEnvVarAdapter,

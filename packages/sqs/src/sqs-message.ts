@@ -1,5 +1,5 @@
 import { diag, type TextMapGetter } from '@opentelemetry/api';
-import { sqsAttributesAdapter, carrierHasContext, withExtractedContext, type SqsMessageAttributes } from '@threadline/carrier';
+import { sqsAttributesAdapter, typedAttributesAdapter, carrierHasContext, withExtractedContext, type SqsMessageAttributes } from '@threadline/carrier';
 import type { LooseObject, QueueInfo } from './internal-types';
 import type { SqsReceivedMessage } from './types';
 
@@ -7,8 +7,6 @@ const logger = diag.createComponentLogger({ namespace: '@threadline/sqs' });
 
 export const isObject = (value: unknown): value is LooseObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const hasOwn = (target: object, key: string): boolean => Object.prototype.hasOwnProperty.call(target, key);
 
 // SQS queue names are at most 80 characters; anything longer is not a queue name.
 const MAX_QUEUE_NAME = 80;
@@ -55,25 +53,8 @@ export function withContextFields(names: unknown, fields: readonly string[]): st
   return missing.length === 0 ? undefined : [...(current as string[]), ...missing];
 }
 
-/** Own key equal to `key`, else the first own key equal ignoring case (as sqsAttributesAdapter does). */
-function findKey(carrier: LooseObject, key: string): string | undefined {
-  if (hasOwn(carrier, key)) return key;
-  const wanted = key.toLowerCase();
-  return Object.keys(carrier).find((candidate) => candidate.toLowerCase() === wanted);
-}
-
 /** SNS message attributes: `{ traceparent: { Type: 'String', Value: '00-…' } }`. Only `String` ones carry context. */
-export const snsAttributesGetter: TextMapGetter<LooseObject | undefined> = {
-  get(carrier, key) {
-    if (!isObject(carrier)) return undefined;
-    const found = findKey(carrier, key);
-    if (found === undefined) return undefined;
-    const attribute = carrier[found];
-    if (!isObject(attribute) || attribute.Type !== 'String') return undefined;
-    return typeof attribute.Value === 'string' ? attribute.Value : undefined;
-  },
-  keys: (carrier) => (isObject(carrier) ? Object.keys(carrier) : []),
-};
+export const snsAttributesGetter: TextMapGetter<LooseObject | undefined> = typedAttributesAdapter<LooseObject | undefined>('Type', 'Value');
 
 /** The `MessageAttributes` of an SNS notification envelope held in an SQS body, if it is one. */
 export function snsEnvelopeAttributes(body: unknown): LooseObject | undefined {
