@@ -46,17 +46,19 @@ function summarizeJest() {
   let failed = 0;
   let skipped = 0;
   let suites = 0;
-  for (const base of ['packages', 'examples']) {
+  for (const base of ['packages', 'examples', 'tests']) {
     const dir = join(root, base);
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
-      const file = join(dir, name, 'test-results', 'jest.json');
-      if (!existsSync(file)) continue;
-      const results = JSON.parse(readFileSync(file, 'utf8'));
-      passed += results.numPassedTests;
-      failed += results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
-      skipped += results.numPendingTests + (results.numTodoTests ?? 0);
-      suites += results.numTotalTestSuites;
+      for (const report of ['jest.json', 'faults.json']) {
+        const file = join(dir, name, 'test-results', report);
+        if (!existsSync(file)) continue;
+        const results = JSON.parse(readFileSync(file, 'utf8'));
+        passed += results.numPassedTests;
+        failed += results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
+        skipped += results.numPendingTests + (results.numTodoTests ?? 0);
+        suites += results.numTotalTestSuites;
+      }
     }
   }
   process.stdout.write(`\n${suites} test suites\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
@@ -87,9 +89,16 @@ if (task === 'test') {
   step('starting the brokers (tools/brokers)');
   must('node', ['tools/brokers/cli.mjs', 'up'], 'brokers up');
   step('lint, typecheck and tests');
-  const status = run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs]);
+  const statuses = [run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs])];
+  step('benchmark smoke test (pnpm bench --quick: small N, no timing is judged)');
+  statuses.push(run(pnpm, ['bench', '--quick']));
+  if (existsSync(join(root, 'tests', 'robustness', 'package.json'))) {
+    // Last, and alone: these tests kill and restart the brokers.
+    step('broker fault tests (kill -9 each broker mid-stream)');
+    statuses.push(run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults']));
+  }
   const failedTests = summarizeJest();
-  process.exit(status !== 0 ? status : failedTests > 0 ? 1 : 0);
+  process.exit(statuses.find((status) => status !== 0) ?? (failedTests > 0 ? 1 : 0));
 } else if (task === 'demo') {
   step('starting the brokers (tools/brokers)');
   must('node', ['tools/brokers/cli.mjs', 'up'], 'brokers up');

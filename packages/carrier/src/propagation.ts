@@ -8,7 +8,7 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import { recordAdapter, type CarrierAdapter } from './adapters';
+import { envVarName, recordAdapter, type CarrierAdapter } from './adapters';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
 
@@ -21,20 +21,36 @@ export function propagationFields(): string[] {
   }
 }
 
+let cachedFields = '';
+let cachedWanted: Set<string> = new Set();
+
+/**
+ * The propagator's fields, lower-cased, plus their environment-variable spellings. Cached by
+ * content: the API hands out a fresh copy of the list on every call.
+ */
+function wantedKeys(fields: readonly string[]): Set<string> {
+  const key = fields.join(',');
+  if (key !== cachedFields) {
+    cachedWanted = new Set(fields.flatMap((field) => [field.toLowerCase(), envVarName(field).toLowerCase()]));
+    cachedFields = key;
+  }
+  return cachedWanted;
+}
+
 /**
  * True when the carrier already holds any field the global propagator uses, readable or not:
- * a key the user set (even to null or garbage) is theirs and is never overwritten.
+ * a key the user set (even to null or garbage) is theirs and is never overwritten. One pass over
+ * the carrier's keys, compared without case.
  */
 export function carrierHasContext<C>(carrier: C, getter: TextMapGetter<C>): boolean {
   try {
-    const fields = propagation.fields();
-    for (const field of fields) {
-      if (getter.get(carrier, field) !== undefined) return true;
-    }
     const keys = getter.keys(carrier);
     if (keys.length === 0) return false;
-    const wanted = new Set(fields.map((field) => field.toLowerCase()));
-    return keys.some((key) => wanted.has(String(key).toLowerCase()));
+    const wanted = wantedKeys(propagation.fields());
+    for (const key of keys) {
+      if (typeof key === 'string' && wanted.has(key.toLowerCase())) return true;
+    }
+    return false;
   } catch (error) {
     logger.debug('could not read carrier', error);
     return false;
