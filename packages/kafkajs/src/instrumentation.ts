@@ -47,6 +47,9 @@ const isHeaderObject = (value: unknown): value is IHeaders => isObject(value) &&
  * copied faithfully.
  */
 function cloneWith<T extends object>(source: T, overrides: LooseObject): T {
+  // The common case, a plain object literal, is copied the fast way; anything else keeps its
+  // prototype and property descriptors.
+  if (Object.getPrototypeOf(source) === Object.prototype) return { ...source, ...overrides } as T;
   const descriptors: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(source);
   for (const key of Object.keys(overrides)) {
     descriptors[key] = { value: overrides[key], writable: true, enumerable: true, configurable: true };
@@ -427,7 +430,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       const topic = String(payload.topic);
       const partition = payload.partition as number;
       const message = payload.message as unknown as KafkaMessage;
-      const attributes: Attributes = { ...this.consumerAttributes(endpoint, partition), ...this.messageAttributes(message) };
+      // Attributes only matter when there is a span to carry them.
+      const attributes = this.getConfig().mode === 'propagation-only' ? undefined : this.messageAttributes(message, this.consumerAttributes(endpoint, partition));
       const received: KafkaJsReceivedMessage = { kind: 'message', topic, partition, message };
       return this.policy.startProcess({
         destination: topic,
@@ -480,8 +484,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   }
 
   /** Offset, tombstone, body size and (when enabled) key. Never the body itself. */
-  private messageAttributes(message: KafkaMessage): Attributes {
-    const attributes: Attributes = {};
+  private messageAttributes(message: KafkaMessage, attributes: Attributes = {}): Attributes {
     const offset = Number(message.offset);
     if (message.offset !== undefined && Number.isSafeInteger(offset)) attributes[ATTR_MESSAGING_KAFKA_OFFSET] = offset;
     if (message.value === null) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = true;
