@@ -11,8 +11,10 @@ await build({
   target: 'node20',
   logLevel: 'warning',
   external: [
-    // Shared with the app and the transports: must stay one global copy.
+    // Shared with the app and the transports: one copy each, loaded once.
     '@opentelemetry/api',
+    '@opentelemetry/instrumentation',
+    '@threadline/carrier',
     // The loader hook is registered by file and runs in its own thread.
     'import-in-the-middle',
     // Loaded lazily, only when configured or on first export.
