@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb]`: every benchmark in one run, written to
+// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,soak]`: every benchmark in one run, written to
 // docs/BENCHMARKS.md and docs/benchmarks.json (with --quick: bench/out/, and no timing is judged).
+// `--render` rewrites the markdown from the JSON of the last run, for edits to NOTES.md.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -152,6 +153,16 @@ function markdown(report) {
   lines.push(`Target: the register hook adds at most 60 ms over plain node: ${mark(added <= 60)} (${added} ms).`, '');
   if (report.notes) lines.push('## Notes', '', report.notes, '');
   return lines.join('\n');
+}
+
+if (args.includes('--render')) {
+  // Re-renders docs/BENCHMARKS.md from docs/benchmarks.json (after editing NOTES.md) without measuring again.
+  const saved = JSON.parse(readFileSync(join(here, '..', 'docs', 'benchmarks.json'), 'utf8'));
+  saved.notes = readFileSync(join(here, 'NOTES.md'), 'utf8').trim();
+  writeFileSync(join(here, '..', 'docs', 'benchmarks.json'), `${JSON.stringify(saved, null, 2)}\n`);
+  writeFileSync(join(here, '..', 'docs', 'BENCHMARKS.md'), `${markdown(saved)}\n`);
+  log('re-rendered docs/BENCHMARKS.md');
+  process.exit(0);
 }
 
 const report = {
