@@ -168,7 +168,9 @@ export function envVarName(key: string): string {
 export const envAdapter: CarrierAdapter<NodeJS.ProcessEnv | Record<string, string | undefined>> = {
   get(env, key) {
     if (!isObject(env)) return undefined;
-    const value = env[envVarName(key)];
+    const name = envVarName(key);
+    if (!hasOwn(env, name)) return undefined;
+    const value = env[name];
     return typeof value === 'string' ? value : undefined;
   },
   keys: (env) => (isObject(env) ? Object.keys(env) : []),

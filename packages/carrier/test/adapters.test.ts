@@ -81,7 +81,7 @@ describe('header adapters (kafka, amqp)', () => {
 });
 
 describe('W3C limits', () => {
-  test('tracestate over 512 characters is dropped; the traceparent still joins', () => {
+  test('tracestate over 512 characters is cut to 512; the traceparent still joins', () => {
     const members = Array.from({ length: 60 }, (_, i) => `vendor${i}=${'x'.repeat(10)}`).join(',');
     expect(members.length).toBeGreaterThan(512);
     const spanContext = carriedSpanContext({ traceparent: VALID_TRACEPARENT, tracestate: members }, recordAdapter);

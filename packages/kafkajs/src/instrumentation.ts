@@ -366,8 +366,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   }
 
   /**
-   * False when the message would fit the broker's size limit as given, but not with the context
-   * headers: the message then goes without them rather than being rejected.
+   * False when the message with the context headers may exceed the broker's size limit: the
+   * message then goes exactly as given, so the broker accepts or rejects it as it would anyway.
    */
   private fitsWithContext(message: LooseObject, headers: IHeaders | undefined, withContext: LooseObject): boolean {
     const configured = this.getConfig().maxMessageBytes ?? this.fromEnv.maxMessageBytes;
@@ -376,11 +376,14 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (upperBound === undefined || upperBound <= limit) return true;
     const exactWith = recordBytes(message, withContext, true);
     if (exactWith === undefined || exactWith <= limit) return true;
+    // Near the limit the overhead estimate is only an estimate: a message that may fit as given
+    // must never be the one the context headers push over, so it always goes without them.
     const exactWithout = recordBytes(message, headers as LooseObject | undefined, true);
-    if (exactWithout === undefined || exactWithout > limit) return true; // too large either way: not ours to decide
-    this._diag.warn(
-      `a message of about ${exactWithout} bytes would exceed maxMessageBytes (${limit}) with the context headers; it is sent without them`,
-    );
+    if (exactWithout !== undefined && exactWithout <= limit) {
+      this._diag.warn(
+        `a message of about ${exactWithout} bytes would exceed maxMessageBytes (${limit}) with the context headers; it is sent without them`,
+      );
+    }
     return false;
   }
 

@@ -460,13 +460,20 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     if (!isDocument(document)) return document;
     const field = this.contextField();
     if (hasOwn(document, field)) return document;
+    // A Buffer, typed array, Date, RegExp, Map or Set would lose what makes it one in a spread
+    // copy (the BSON serializer reads only own enumerable fields of other objects), so it goes
+    // to the driver exactly as given and the driver decides as it would uninstrumented.
     if (
-      !Object.isExtensible(document) ||
+      ArrayBuffer.isView(document) ||
+      document instanceof Date ||
+      document instanceof RegExp ||
       document instanceof Map ||
+      document instanceof Set ||
+      !Object.isExtensible(document) ||
       typeof document.toBSON === 'function' ||
       '_bsontype' in document
     ) {
-      this._diag.debug('document is frozen, a Map, a BSON value or has toBSON(); inserted without context');
+      this._diag.debug('document is a Buffer, Date, RegExp, Map or Set, frozen, a BSON value or has toBSON(); inserted without context');
       return document;
     }
     const copy: Doc = { ...document };
