@@ -93,8 +93,10 @@ const kafka = {
     );
     const jvm = ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${log4j}`];
     if (!existsSync(join(data, 'meta.properties'))) {
-      // Kafka's cluster id is 16 random bytes in URL-safe base64 without padding.
-      const clusterId = randomBytes(16).toString('base64url');
+      // Kafka's cluster id is 16 random bytes in URL-safe base64 without padding. One that starts
+      // with '-' reads as an option to the storage tool (as Kafka's own Uuid.randomUuid avoids).
+      let clusterId = randomBytes(16).toString('base64url');
+      while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
       log('[kafka] formatting KRaft storage (first start)');
       const fmt = await run(
         'java',
