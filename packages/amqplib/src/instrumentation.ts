@@ -93,6 +93,35 @@ export function serverFromUrl(url: unknown): ServerAddress {
 }
 
 /** A copy of the caller's headers that amqplib encodes exactly as it would the original. */
+/** amqplib encodes a message's field tables into one 65,536-byte buffer; this leaves room for the rest. */
+const HEADER_TABLE_BUDGET = 65536 - 1024;
+const UNKNOWN_SIZE = Number.POSITIVE_INFINITY;
+
+/**
+ * An upper bound of the AMQP field-table encoding of `value` (type tag, length prefixes, UTF-8
+ * that never exceeds 3 bytes per UTF-16 unit). Anything it cannot size counts as too large.
+ */
+function tableBytesUpperBound(value: unknown, depth: number): number {
+  if (value === null || value === undefined) return 1;
+  if (typeof value === 'string') return 5 + value.length * 3;
+  if (typeof value === 'number' || typeof value === 'bigint') return 9;
+  if (typeof value === 'boolean') return 2;
+  if (value instanceof Uint8Array) return 5 + value.byteLength;
+  if (value instanceof Date) return 9;
+  if (depth > 16) return UNKNOWN_SIZE;
+  if (Array.isArray(value)) {
+    let size = 5;
+    for (const item of value) size += tableBytesUpperBound(item, depth + 1);
+    return size;
+  }
+  if (typeof value === 'object') {
+    let size = 5;
+    for (const key in value) size += 1 + key.length * 3 + tableBytesUpperBound((value as Record<string, unknown>)[key], depth + 1);
+    return size;
+  }
+  return UNKNOWN_SIZE;
+}
+
 function copyHeaders(headers: Record<string, unknown> | null | undefined): Record<string, unknown> {
   // for-in, like amqplib's encoder, also takes inherited enumerable keys. A plain object keeps
   // amqplib's encoder on its fast path; a `__proto__` header is defined, not assigned, so it
@@ -477,6 +506,12 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     }
     const headers = copyHeaders(userHeaders as Record<string, unknown> | null | undefined);
     if (scope.inject(headers, amqpHeadersAdapter) !== 'injected') return undefined;
+    if (tableBytesUpperBound(headers, 0) > HEADER_TABLE_BUDGET) {
+      // amqplib encodes headers into a fixed 64 KiB buffer and throws past it: a message whose
+      // headers might only fit without the context goes exactly as given.
+      this._diag.warn('message headers are close to amqplib\'s 64 KiB limit; the message is sent without context');
+      return undefined;
+    }
     // A plain copy: amqplib reads a dozen options per publish, and a copy whose prototype is the
     // caller's object made each of those reads a slow lookup (see docs/BENCHMARKS.md).
     return { ...(options as object | null | undefined), headers };

@@ -136,6 +136,18 @@ describe('publish', () => {
     expect(spans()).toHaveLength(3);
   });
 
+  test('headers near amqplib\'s 64 KiB table buffer: the message goes exactly as given, without context', () => {
+    const { Channel } = instrument();
+    const channel = new Channel();
+    // Fits amqplib's encoding buffer alone; the traceparent header would push it over and throw.
+    const nearLimit = { headers: { big: 'x'.repeat(65362) } };
+    const small = { headers: { a: 'b' } };
+    channel.publish('', 'q', Buffer.from('1'), nearLimit);
+    channel.publish('', 'q', Buffer.from('2'), small);
+    expect(channel.published[0].options).toBe(nearLimit);
+    expect(channel.published[1].encodedHeaders).toMatchObject({ a: 'b', traceparent: expect.any(String) });
+  });
+
   test('a context the user put in the headers wins, whatever its type', () => {
     const { Channel } = instrument();
     const channel = new Channel();
