@@ -1,7 +1,7 @@
 // Kafka killed with SIGKILL mid-stream and restarted; an uninstrumented control run and an
 // instrumented run (register hook) stream side by side through the same fault.
 import { startCollector } from '@threadline/testing';
-import { assertMemoryBounded, assertNoLoss, assertPropagated, assertSameDelivery, assertSpansClosed, brokerUp, finishAll, killBroker, logSummary, operation, RUN_ID, spansOfService, startPair } from './support';
+import { assertMemoryBounded, brokerUp, killMidStreamAndFinish, operation, RUN_ID, startPair } from './support';
 
 const MESSAGES = 150;
 
@@ -18,21 +18,7 @@ test('kafkajs: same messages, same bytes as the control; no threadline error; ev
     HALFWAY_AT: '40',
   }));
   try {
-    await Promise.all(runs.map((run) => run.fixture.waitForLine(/^HALFWAY/, 90_000)));
-    await killBroker('kafka');
-    await new Promise((done) => setTimeout(done, 1500));
-    await brokerUp('kafka');
-    const results = await finishAll(runs, 170_000);
-    logSummary('kafka', results);
-    const { instrumented } = results;
-    const service = runs[1].service;
-    const expected = Object.values(instrumented.spans?.counts ?? {}).reduce((total, { started }) => total + started, 0);
-    const spans = spansOfService(await collector.waitFor((all) => spansOfService(all, service).length >= expected, { timeoutMs: 20_000 }), service);
-
-    assertSameDelivery(results, MESSAGES);
-    assertNoLoss(results, true);
-    assertSpansClosed(instrumented, spans);
-    assertPropagated(spans);
+    const { results, instrumented, spans } = await killMidStreamAndFinish('kafka', runs, collector, { messages: MESSAGES, durable: true, halfwayTimeoutMs: 90_000, finishTimeoutMs: 170_000 });
     expect(results.control.failedAttempts).toBeGreaterThan(0);
     expect(instrumented.failedAttempts).toBeGreaterThan(0);
     const sends = spans.filter((span) => operation(span) === 'send');

@@ -2,7 +2,7 @@
 // run and an instrumented run (register hook) stream side by side through the same fault. The
 // server keeps data in memory, so both apps resend what never arrived.
 import { startCollector } from '@threadline/testing';
-import { assertMemoryBounded, assertNoLoss, assertPropagated, assertSameDelivery, assertSpansClosed, brokerUp, finishAll, killBroker, logSummary, operation, RUN_ID, spansOfService, startPair } from './support';
+import { assertMemoryBounded, brokerUp, killMidStreamAndFinish, operation, RUN_ID, startPair } from './support';
 
 const MESSAGES = 150;
 
@@ -23,21 +23,7 @@ test('mongodb queue: same documents, same bytes as the control; no threadline er
     };
   });
   try {
-    await Promise.all(runs.map((run) => run.fixture.waitForLine(/^HALFWAY/, 60_000)));
-    await killBroker('mongodb');
-    await new Promise((done) => setTimeout(done, 1500));
-    await brokerUp('mongodb');
-    const results = await finishAll(runs, 150_000);
-    logSummary('mongodb', results);
-    const { instrumented } = results;
-    const service = runs[1].service;
-    const expected = Object.values(instrumented.spans?.counts ?? {}).reduce((total, { started }) => total + started, 0);
-    const spans = spansOfService(await collector.waitFor((all) => spansOfService(all, service).length >= expected, { timeoutMs: 20_000 }), service);
-
-    assertSameDelivery(results, MESSAGES);
-    assertNoLoss(results, false);
-    assertSpansClosed(instrumented, spans);
-    assertPropagated(spans);
+    const { results, instrumented, spans } = await killMidStreamAndFinish('mongodb', runs, collector, { messages: MESSAGES, durable: false, halfwayTimeoutMs: 60_000, finishTimeoutMs: 150_000 });
     expect(results.control.failedAttempts + (results.control.counters.claimFailed ?? 0)).toBeGreaterThan(0);
     expect(instrumented.failedAttempts + (instrumented.counters.claimFailed ?? 0)).toBeGreaterThan(0);
     const sends = spans.filter((span) => operation(span) === 'send');

@@ -1,7 +1,7 @@
 // RabbitMQ killed with SIGKILL mid-stream and restarted; an uninstrumented control run and an
 // instrumented run (register hook) stream side by side through the same fault.
 import { startCollector } from '@threadline/testing';
-import { assertMemoryBounded, assertNoLoss, assertPropagated, assertSameDelivery, assertSpansClosed, brokerUp, finishAll, killBroker, logSummary, operation, RUN_ID, spansOfService, startPair } from './support';
+import { assertMemoryBounded, brokerUp, killMidStreamAndFinish, operation, RUN_ID, startPair } from './support';
 
 const MESSAGES = 150;
 const MAX_UNSETTLED = 20;
@@ -23,21 +23,7 @@ test('amqplib: same messages, same bytes as the control; no threadline error; ev
     THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS: String(MAX_UNSETTLED),
   }));
   try {
-    await Promise.all(runs.map((run) => run.fixture.waitForLine(/^HALFWAY/, 60_000)));
-    await killBroker('rabbitmq');
-    await new Promise((done) => setTimeout(done, 1500));
-    await brokerUp('rabbitmq');
-    const results = await finishAll(runs, 150_000);
-    logSummary('rabbitmq', results);
-    const { instrumented } = results;
-    const service = runs[1].service;
-    const expected = Object.values(instrumented.spans?.counts ?? {}).reduce((total, { started }) => total + started, 0);
-    const spans = spansOfService(await collector.waitFor((all) => spansOfService(all, service).length >= expected, { timeoutMs: 20_000 }), service);
-
-    assertSameDelivery(results, MESSAGES);
-    assertNoLoss(results, true);
-    assertSpansClosed(instrumented, spans);
-    assertPropagated(spans);
+    const { results, instrumented, spans } = await killMidStreamAndFinish('rabbitmq', runs, collector, { messages: MESSAGES, durable: true, halfwayTimeoutMs: 60_000, finishTimeoutMs: 150_000 });
     // The fault really happened to both runs.
     expect(results.control.failedAttempts + (results.control.counters.connectFailed ?? 0)).toBeGreaterThan(0);
     expect(instrumented.counters.connectFailed ?? 0).toBeGreaterThan(0);

@@ -214,3 +214,38 @@ export function assertNoLoss(results: Record<'control' | 'instrumented', StreamR
     expect(result.acknowledgedAttempts).toBeGreaterThanOrEqual(result.total);
   }
 }
+
+export interface FaultRun {
+  results: Record<'control' | 'instrumented', StreamResult>;
+  instrumented: StreamResult;
+  /** The instrumented app's spans, once every span it started has arrived. */
+  spans: CollectedSpan[];
+}
+
+/**
+ * The shared fault scenario: both apps reach half-way, the broker is killed with SIGKILL and
+ * restarted, both streams finish; then the checks every broker shares (same delivery, nothing
+ * lost, every span ended and propagated).
+ */
+export async function killMidStreamAndFinish(
+  broker: BrokerName,
+  runs: Run[],
+  collector: SpanCollector,
+  options: { messages: number; durable: boolean; halfwayTimeoutMs: number; finishTimeoutMs: number },
+): Promise<FaultRun> {
+  await Promise.all(runs.map((run) => run.fixture.waitForLine(/^HALFWAY/, options.halfwayTimeoutMs)));
+  await killBroker(broker);
+  await new Promise((done) => setTimeout(done, 1500));
+  await brokerUp(broker);
+  const results = await finishAll(runs, options.finishTimeoutMs);
+  logSummary(broker, results);
+  const { instrumented } = results;
+  const service = runs[1].service;
+  const expected = Object.values(instrumented.spans?.counts ?? {}).reduce((total, { started }) => total + started, 0);
+  const spans = spansOfService(await collector.waitFor((all) => spansOfService(all, service).length >= expected, { timeoutMs: 20_000 }), service);
+  assertSameDelivery(results, options.messages);
+  assertNoLoss(results, options.durable);
+  assertSpansClosed(instrumented, spans);
+  assertPropagated(spans);
+  return { results, instrumented, spans };
+}
