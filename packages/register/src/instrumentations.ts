@@ -64,38 +64,41 @@ export interface LoadedInstrumentation {
 }
 
 /**
- * Loads the installed instrumentations: each package is looked up from this package and then
- * from the application's folder, so an app that installs only some transports gets only those.
+ * Where an entry's package is installed, or undefined when it is not: looked up from this package
+ * and then from the application's folder, so an app that installs only some transports gets only
+ * those. Resolving reads a few package.json files and loads nothing.
  */
+export function resolveEntry(entry: InstrumentationEntry): string | undefined {
+  for (const from of [__filename, join(process.cwd(), 'noop.js')]) {
+    try {
+      return createRequire(from).resolve(entry.package);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+    }
+  }
+  return undefined;
+}
+
+/** Loads an entry's package from `resolved` and constructs its instrumentation (enabled). Throws on failure. */
+export function constructEntry(entry: InstrumentationEntry, resolved: string, config: Record<string, unknown>): Instrumentation {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const exports = require(resolved) as Record<string, unknown>;
+  const Instrumentation = exports[entry.export] as (new (config: Record<string, unknown>) => Instrumentation) | undefined;
+  if (typeof Instrumentation !== 'function') throw new Error(`${entry.package} does not export ${entry.export}`);
+  return new Instrumentation({ ...config });
+}
+
+/** Loads every installed instrumentation now (the ES module path); a failing one is reported and skipped. */
 export function loadInstrumentations(
   entries: readonly InstrumentationEntry[],
   config: Record<string, unknown>,
   onError: (entry: InstrumentationEntry, error: unknown) => void,
 ): LoadedInstrumentation[] {
-  const requireFromHere = createRequire(__filename);
-  const requireFromApp = createRequire(join(process.cwd(), 'noop.js'));
   const loaded: LoadedInstrumentation[] = [];
   for (const entry of entries) {
-    let exports: Record<string, unknown> | undefined;
-    for (const load of [requireFromHere, requireFromApp]) {
-      try {
-        exports = load(entry.package) as Record<string, unknown>;
-        break;
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') {
-          onError(entry, error);
-          break;
-        }
-      }
-    }
-    if (exports === undefined) continue;
-    const Instrumentation = exports[entry.export] as (new (config: Record<string, unknown>) => Instrumentation) | undefined;
-    if (typeof Instrumentation !== 'function') {
-      onError(entry, new Error(`${entry.package} does not export ${entry.export}`));
-      continue;
-    }
     try {
-      loaded.push({ entry, instrumentation: new Instrumentation({ ...config }) });
+      const resolved = resolveEntry(entry);
+      if (resolved !== undefined) loaded.push({ entry, instrumentation: constructEntry(entry, resolved, config) });
     } catch (error) {
       onError(entry, error);
     }

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
-import { diag, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { envAdapter, extractContextFrom, recordSpanError } from '@threadline/carrier';
+import { diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
+import type * as Carrier from '@threadline/carrier';
 import type { Sdk } from './sdk';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
@@ -9,6 +9,36 @@ const SHUTDOWN_TIMEOUT_MS = 2000;
 /** The span that covers this process's run when it was started inside a trace. */
 let runSpan: Span | undefined;
 let fatalError: unknown;
+/** @threadline/carrier, loaded only when the environment may carry a context (it costs start-up time). */
+let carrier: typeof Carrier | undefined;
+
+/** Letters and digits only, upper case: `x-b3-traceid` and `X_B3_TRACEID` both become `XB3TRACEID`. */
+const loose = (name: string) => name.replace(/[^A-Za-z0-9]/g, '').toUpperCase();
+
+/**
+ * Whether any variable the global propagator would read is set. A deliberately loose pre-check
+ * (case and punctuation ignored) so that the carrier, which applies the env-carrier spec's exact
+ * names, is loaded only when there may be something to join. The propagator is asked which keys
+ * it reads, so b3, jaeger and their fallbacks are covered as well as TRACEPARENT.
+ */
+function mayCarryContext(env: NodeJS.ProcessEnv): boolean {
+  if (env.TRACEPARENT !== undefined) return true;
+  const present = new Set(Object.keys(env).map(loose));
+  let found = false;
+  const probe: TextMapGetter<NodeJS.ProcessEnv> = {
+    get(_carrier, key) {
+      if (present.has(loose(key))) found = true;
+      return undefined;
+    },
+    keys: () => [],
+  };
+  try {
+    propagation.extract(ROOT_CONTEXT, env, probe);
+  } catch {
+    return true;
+  }
+  return found;
+}
 
 function runName(env: NodeJS.ProcessEnv): string {
   return env.THREADLINE_RUN_NAME || env.OTEL_SERVICE_NAME || (process.argv[1] ? basename(process.argv[1]) : 'node');
@@ -20,7 +50,10 @@ function runName(env: NodeJS.ProcessEnv): string {
  * becomes the process's context; THREADLINE_RUN_SPAN=false joins without it.
  */
 export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: string): void {
-  const carried = extractContextFrom(ROOT_CONTEXT, env, envAdapter);
+  if (!mayCarryContext(env)) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  carrier = require('@threadline/carrier') as typeof Carrier;
+  const carried = carrier.extractContextFrom(ROOT_CONTEXT, env, carrier.envAdapter);
   const spanContext = trace.getSpanContext(carried);
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) {
     if (env.TRACEPARENT !== undefined) logger.warn('TRACEPARENT in the environment is not a valid trace context; ignored');
@@ -46,7 +79,8 @@ function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signa
   runSpan = undefined;
   const code = Number(exitCode ?? 0);
   span.setAttribute('process.exit.code', Number.isFinite(code) ? code : 1);
-  if (fatalError !== undefined) recordSpanError(span, fatalError);
+  // A run span exists only when the carrier was loaded to extract its parent.
+  if (fatalError !== undefined && carrier !== undefined) carrier.recordSpanError(span, fatalError);
   else if (signal !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: `terminated by ${signal}` });
   else if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `exit code ${exitCode}` });
   span.end();

@@ -1,6 +1,6 @@
 import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
-import { configFromEnv, loadInstrumentations, selectInstrumentations } from './instrumentations';
+import { configFromEnv, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
+import { installLazyInstrumentations } from './lazy';
 import { installLifecycle, joinTraceFromEnv } from './lifecycle';
 import { registerEsmLoader } from './loader';
 import { startSdk, type Sdk } from './sdk';
@@ -21,6 +21,11 @@ const LOG_LEVELS: Record<string, DiagLogLevel> = {
 /** What the hook set up; undefined when set-up failed and the app runs uninstrumented. */
 export interface Threadline {
   sdk: Sdk;
+  /**
+   * The short names of the instrumentations that are on. ES module apps: those loaded at start.
+   * CommonJS apps: those whose package is installed; each loads when the app first loads a library
+   * it patches, and one that then fails to load is reported through diag and removed from this list.
+   */
   instrumentations: string[];
 }
 
@@ -30,13 +35,21 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
     const entries = selectInstrumentations(env, (name) => diag.warn(`@threadline/register: unknown instrumentation name "${name}"`));
-    registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1]);
+    const esm = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1]);
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);
     installLifecycle(sdk);
-    const loaded = loadInstrumentations(entries, configFromEnv(env), (entry, error) =>
-      diag.warn(`@threadline/register: ${entry.short} not enabled: ${(error as Error)?.message ?? error}`),
-    );
+    const config = configFromEnv(env);
+    const onError = (entry: InstrumentationEntry, error: unknown) =>
+      diag.warn(`@threadline/register: ${entry.short} not enabled: ${(error as Error)?.message ?? error}`);
+    if (!esm) {
+      // CommonJS: each transport loads at the first require of a library it patches (see lazy.ts).
+      return { sdk, instrumentations: installLazyInstrumentations(entries, { config, provider: sdk.provider, onError }) };
+    }
+    // The ESM loader hooks imports by name as they happen, so every transport is constructed now.
+    const loaded = loadInstrumentations(entries, config, onError);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
     registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
     return { sdk, instrumentations: loaded.map((item) => item.entry.short) };
   } catch (error) {
