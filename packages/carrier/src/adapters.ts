@@ -12,6 +12,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 /** Decodes one header value; anything that is not text or bytes is ignored. */
 function decodeHeaderValue(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   return undefined;
 }
@@ -31,7 +32,8 @@ function findKey(carrier: Record<string, unknown>, key: string): string | undefi
   if (hasOwn(carrier, key)) return key;
   const wanted = key.toLowerCase();
   for (const candidate of Object.keys(carrier)) {
-    if (candidate.toLowerCase() === wanted) return candidate;
+    // Lower-casing never changes a key's length here (propagation fields are ASCII): skip most keys cheaply.
+    if (candidate.length === wanted.length && candidate.toLowerCase() === wanted) return candidate;
   }
   return undefined;
 }
@@ -175,7 +177,8 @@ export const envAdapter: CarrierAdapter<NodeJS.ProcessEnv | Record<string, strin
   },
   keys: (env) => (isObject(env) ? Object.keys(env) : []),
   set(env, key, value) {
-    if (isObject(env)) new EnvironmentSetter(env as Record<string, string>).set(undefined, key, value);
+    // The name EnvironmentSetter would write, cached by envVarName.
+    if (isObject(env)) env[envVarName(key)] = value;
   },
 };
 

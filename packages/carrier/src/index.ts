@@ -24,6 +24,7 @@ export {
   propagationFields,
 } from './propagation';
 export type { InjectOptions, InjectOutcome } from './propagation';
+export { copyForInjection } from './copy';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
 export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
 export type {

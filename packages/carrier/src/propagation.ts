@@ -43,18 +43,7 @@ function wantedKeys(fields: readonly string[]): Set<string> {
  * the carrier's keys, compared without case.
  */
 export function carrierHasContext<C>(carrier: C, getter: TextMapGetter<C>): boolean {
-  try {
-    const keys = getter.keys(carrier);
-    if (keys.length === 0) return false;
-    const wanted = wantedKeys(propagation.fields());
-    for (const key of keys) {
-      if (typeof key === 'string' && wanted.has(key.toLowerCase())) return true;
-    }
-    return false;
-  } catch (error) {
-    logger.debug('could not read carrier', error);
-    return false;
-  }
+  return hasContextKeys(carrier, getter, wantedKeys(propagationFields()));
 }
 
 export interface InjectOptions {
@@ -80,13 +69,6 @@ export interface InjectOptions {
 
 export type InjectOutcome = 'injected' | 'kept-existing' | 'no-room' | 'failed';
 
-/** How many entries injecting `ctx` would add; only fields the propagator really writes count. */
-function fieldsToAdd(ctx: Context, present: Set<string>): number {
-  const scratch: Record<string, string> = {};
-  propagation.inject(ctx, scratch, recordAdapter);
-  return Object.keys(scratch).filter((field) => !present.has(field)).length;
-}
-
 /** `ctx` without baggage and tracestate: what is left is the trace identity alone. */
 function withoutOptionalFields(ctx: Context): Context {
   const trimmed = propagation.deleteBaggage(ctx);
@@ -96,27 +78,82 @@ function withoutOptionalFields(ctx: Context): Context {
 }
 
 /**
- * Injects `ctx` into `carrier` through the global propagator. Never throws: a failure is logged
- * at debug level and reported in the return value, and the carrier is left usable.
+ * One context as the global propagator writes it, serialised on first use and then copied into
+ * any number of carriers: a batch of messages sent under one span pays for one serialisation.
+ * Propagators write a pure function of the context, so the copy is what `inject` would write.
  */
-export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+export class PreparedContext {
+  private entries: ReadonlyArray<readonly [string, string]> | undefined;
+  private wanted: Set<string> | undefined;
+  private trimmed: PreparedContext | undefined;
+
+  constructor(readonly context: Context) {}
+
+  /** The fields and values the global propagator writes for this context. */
+  fields(): ReadonlyArray<readonly [string, string]> {
+    if (this.entries === undefined) {
+      const scratch: Record<string, unknown> = Object.create(null);
+      propagation.inject(this.context, scratch, recordAdapter);
+      this.entries = Object.keys(scratch).map((key) => [key, String(scratch[key])] as const);
+    }
+    return this.entries;
+  }
+
+  /** The same context without tracestate and baggage. */
+  withoutOptionalFields(): PreparedContext {
+    this.trimmed ??= new PreparedContext(withoutOptionalFields(this.context));
+    return this.trimmed;
+  }
+
+  /** The propagator's field names in every spelling a carrier may hold them. */
+  wantedKeys(): Set<string> {
+    this.wanted ??= wantedKeys(propagation.fields());
+    return this.wanted;
+  }
+
+  /** Writes the fields into `carrier` through `setter`. */
+  writeTo<C>(carrier: C, setter: TextMapSetter<C>): void {
+    for (const [key, value] of this.fields()) setter.set(carrier, key, value);
+  }
+}
+
+/** `carrierHasContext` against an already computed set of wanted keys. */
+function hasContextKeys<C>(carrier: C, getter: TextMapGetter<C>, wanted: Set<string>): boolean {
+  try {
+    const keys = getter.keys(carrier);
+    for (const key of keys) {
+      if (typeof key === 'string' && wanted.has(key.toLowerCase())) return true;
+    }
+    return false;
+  } catch (error) {
+    logger.debug('could not read carrier', error);
+    return false;
+  }
+}
+
+/**
+ * Injects a prepared context into `carrier`: `injectContext` for callers that inject one
+ * context into many carriers. Never throws.
+ */
+export function injectPrepared<C>(prepared: PreparedContext, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
   try {
     if (typeof carrier === 'object' && carrier !== null && !Object.isExtensible(carrier)) {
       logger.debug('carrier is frozen or sealed; message sent without context');
       return 'failed';
     }
-    if (options?.keepExisting !== false && carrierHasContext(carrier, adapter)) return 'kept-existing';
+    if (options?.keepExisting !== false && hasContextKeys(carrier, adapter, prepared.wantedKeys())) return 'kept-existing';
     if (options?.maxEntries !== undefined) {
       const present = new Set(adapter.keys(carrier));
-      const needed = fieldsToAdd(ctx, present);
+      const toAdd = (fields: ReadonlyArray<readonly [string, string]>) => fields.filter(([field]) => !present.has(field)).length;
+      const needed = toAdd(prepared.fields());
       if (present.size + needed > options.maxEntries) {
         if (options.budgetPolicy === 'traceparent-only') {
-          const trimmed = withoutOptionalFields(ctx);
-          if (present.size + fieldsToAdd(trimmed, present) <= options.maxEntries) {
+          const trimmed = prepared.withoutOptionalFields();
+          if (present.size + toAdd(trimmed.fields()) <= options.maxEntries) {
             logger.warn(
               `carrier holds ${present.size} of ${options.maxEntries} entries; context needs ${needed} more, so only the trace context is injected (tracestate and baggage dropped)`,
             );
-            propagation.inject(trimmed, carrier, adapter);
+            trimmed.writeTo(carrier, adapter);
             return 'injected';
           }
         }
@@ -126,12 +163,20 @@ export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapt
         return 'no-room';
       }
     }
-    propagation.inject(ctx, carrier, adapter);
+    prepared.writeTo(carrier, adapter);
     return 'injected';
   } catch (error) {
     logger.debug('inject failed; message sent without context', error);
     return 'failed';
   }
+}
+
+/**
+ * Injects `ctx` into `carrier` through the global propagator. Never throws: a failure is logged
+ * at debug level and reported in the return value, and the carrier is left usable.
+ */
+export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+  return injectPrepared(new PreparedContext(ctx), carrier, adapter, options);
 }
 
 /**
