@@ -1,5 +1,6 @@
 // The same SDK set-up for every variant: BatchSpanProcessor and an exporter that drops spans.
-// BENCH_VARIANT picks what is instrumented: none | threadline | propagation-only | upstream.
+// BENCH_VARIANT picks what is instrumented: none | wire-context (none, but the app writes a fixed
+// context on every message) | threadline | propagation-only | upstream.
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
@@ -35,7 +36,7 @@ const transport = process.env.BENCH_TRANSPORT;
 let instrumentation;
 if (variant === 'threadline' || variant === 'propagation-only') instrumentation = THREADLINE[transport]();
 else if (variant === 'upstream') instrumentation = UPSTREAM[transport]();
-else if (variant !== 'none') throw new Error(`unknown BENCH_VARIANT ${variant}`);
+else if (variant !== 'none' && variant !== 'wire-context') throw new Error(`unknown BENCH_VARIANT ${variant}`);
 if (instrumentation) registerInstrumentations({ instrumentations: [instrumentation], tracerProvider: provider });
 
 globalThis.__benchFlush = () => provider.forceFlush();

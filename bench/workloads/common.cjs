@@ -3,6 +3,9 @@
 const { trace } = require('@opentelemetry/api');
 
 const PAYLOAD = Buffer.alloc(1024, 'x');
+// The `wire-context` variant: no instrumentation, but the app itself puts this fixed context on
+// every message, to measure what carrying a context costs the client and broker by itself.
+const WIRE_CONTEXT = process.env.BENCH_VARIANT === 'wire-context' ? '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' : undefined;
 const tracer = trace.getTracer('bench');
 
 /** Runs `fn` inside a span, as an HTTP handler that produces would. */
@@ -42,4 +45,44 @@ async function rssAfterGc() {
   return process.memoryUsage().rss / 1024 / 1024;
 }
 
-module.exports = { PAYLOAD, inRequest, report, now, rssAfterGc, N: Number(process.env.BENCH_N ?? 1000), RUN_ID: process.env.BENCH_RUN_ID ?? String(Date.now()) };
+const N = Number(process.env.BENCH_N ?? 1000);
+// Messages sent through the same path before measuring, so the JIT, the client's buffers and the
+// broker's queue are warm in every variant alike.
+const WARMUP = Number(process.env.BENCH_WARMUP ?? Math.min(5000, Math.ceil(N / 4)));
+
+/**
+ * Runs the warm-up, then the measured N: `send(from, count)` produces messages, and
+ * `consumedAtLeast(total)` resolves once that many have been consumed since start.
+ */
+async function measure({ send, consumedAtLeast }) {
+  await send(0, WARMUP);
+  await consumedAtLeast(WARMUP);
+  const cpuStart = process.cpuUsage();
+  const started = now();
+  await send(WARMUP, N);
+  await consumedAtLeast(WARMUP + N);
+  const seconds = now() - started;
+  await globalThis.__benchFlush();
+  const rssAfterGcMb = await rssAfterGc();
+  report({ messages: N, seconds, cpuStart, rssAfterGcMb });
+}
+
+/** A counter whose `atLeast(total)` resolves once `add()` has been called that many times. */
+function counter() {
+  let count = 0;
+  let waiting = [];
+  return {
+    add(by = 1) {
+      count += by;
+      waiting = waiting.filter(({ total, resolve }) => (count >= total ? (resolve(), false) : true));
+    },
+    atLeast(total) {
+      return count >= total ? Promise.resolve() : new Promise((resolve) => waiting.push({ total, resolve }));
+    },
+    get value() {
+      return count;
+    },
+  };
+}
+
+module.exports = { PAYLOAD, WIRE_CONTEXT, inRequest, report, now, rssAfterGc, measure, counter, N, WARMUP, RUN_ID: process.env.BENCH_RUN_ID ?? String(Date.now()) };

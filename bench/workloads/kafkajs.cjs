@@ -1,7 +1,7 @@
-// N messages of 1 KiB produced (100 per send call, inside a request span) and consumed with eachMessage.
+// 1 KiB messages produced (100 per send call, inside a request span) and consumed with eachMessage.
 const { Kafka, logLevel } = require('kafkajs');
 const { brokerAddresses } = require('@threadline/testing');
-const { PAYLOAD, inRequest, report, now, rssAfterGc, N, RUN_ID } = require('./common.cjs');
+const { PAYLOAD, WIRE_CONTEXT, inRequest, measure, counter, RUN_ID } = require('./common.cjs');
 
 async function main() {
   const kafka = new Kafka({ clientId: 'bench', brokers: brokerAddresses().kafka.brokers, logLevel: logLevel.NOTHING });
@@ -14,28 +14,25 @@ async function main() {
   const consumer = kafka.consumer({ groupId: `bench-${RUN_ID}`, sessionTimeout: 10000, heartbeatInterval: 1000 });
   await Promise.all([producer.connect(), consumer.connect()]);
   await consumer.subscribe({ topic, fromBeginning: true });
-  let consumed = 0;
-  let done;
-  const allConsumed = new Promise((resolve) => (done = resolve));
+  const consumed = counter();
   const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (message.value.length !== PAYLOAD.length) throw new Error('payload changed');
-      if (++consumed === N) done();
+      consumed.add();
     },
   });
   await joined;
-  const cpuStart = process.cpuUsage();
-  const started = now();
-  for (let sent = 0; sent < N; sent += 100) {
-    const batch = Array.from({ length: Math.min(100, N - sent) }, (_, i) => ({ key: String(sent + i), value: PAYLOAD, headers: { app: 'bench' } }));
-    await inRequest(() => producer.send({ topic, messages: batch }));
-  }
-  await allConsumed;
-  const seconds = now() - started;
-  await globalThis.__benchFlush();
-  const rssAfterGcMb = await rssAfterGc();
-  report({ messages: N, seconds, cpuStart, rssAfterGcMb });
+  const headers = () => (WIRE_CONTEXT ? { app: 'bench', traceparent: WIRE_CONTEXT } : { app: 'bench' });
+  await measure({
+    async send(from, count) {
+      for (let sent = 0; sent < count; sent += 100) {
+        const batch = Array.from({ length: Math.min(100, count - sent) }, (_, i) => ({ key: String(from + sent + i), value: PAYLOAD, headers: headers() }));
+        await inRequest(() => producer.send({ topic, messages: batch }));
+      }
+    },
+    consumedAtLeast: (total) => consumed.atLeast(total),
+  });
   await Promise.all([producer.disconnect(), consumer.disconnect()]);
 }
 

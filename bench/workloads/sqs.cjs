@@ -1,40 +1,41 @@
-// N messages of 1 KiB sent with SendMessageBatch (10 per call, inside a request span) and
-// received with ReceiveMessage (10 at a time) + DeleteMessageBatch.
+// 1 KiB messages sent with SendMessageBatch (10 per call, inside a request span) and received
+// with ReceiveMessage (10 at a time) + DeleteMessageBatch, concurrently.
 const { SQSClient, CreateQueueCommand, SendMessageBatchCommand, ReceiveMessageCommand, DeleteMessageBatchCommand } = require('@aws-sdk/client-sqs');
 const { brokerAddresses } = require('@threadline/testing');
-const { PAYLOAD, inRequest, report, now, rssAfterGc, N, RUN_ID } = require('./common.cjs');
+const { PAYLOAD, WIRE_CONTEXT, inRequest, measure, counter, N, WARMUP, RUN_ID } = require('./common.cjs');
 
 async function main() {
   const { endpoint, region } = brokerAddresses().elasticmq;
   const client = new SQSClient({ endpoint, region, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: `bench-${RUN_ID}` }));
   const body = PAYLOAD.toString('utf8');
-  const cpuStart = process.cpuUsage();
-  const started = now();
-  let consumed = 0;
+  const consumed = counter();
   const receiving = (async () => {
-    while (consumed < N) {
+    while (consumed.value < WARMUP + N) {
       const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       for (const message of Messages) if (message.Body.length !== body.length) throw new Error('payload changed');
       if (Messages.length > 0) {
         await client.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
       }
-      consumed += Messages.length;
+      consumed.add(Messages.length);
     }
   })();
-  for (let sent = 0; sent < N; sent += 10) {
-    const entries = Array.from({ length: Math.min(10, N - sent) }, (_, i) => ({
-      Id: String(i),
-      MessageBody: body,
-      MessageAttributes: { app: { DataType: 'String', StringValue: 'bench' } },
-    }));
-    await inRequest(() => client.send(new SendMessageBatchCommand({ QueueUrl, Entries: entries })));
-  }
+  await measure({
+    async send(from, count) {
+      for (let sent = 0; sent < count; sent += 10) {
+        const entries = Array.from({ length: Math.min(10, count - sent) }, (_, i) => ({
+          Id: String(i),
+          MessageBody: body,
+          MessageAttributes: WIRE_CONTEXT
+            ? { app: { DataType: 'String', StringValue: 'bench' }, traceparent: { DataType: 'String', StringValue: WIRE_CONTEXT } }
+            : { app: { DataType: 'String', StringValue: 'bench' } },
+        }));
+        await inRequest(() => client.send(new SendMessageBatchCommand({ QueueUrl, Entries: entries })));
+      }
+    },
+    consumedAtLeast: (total) => consumed.atLeast(total),
+  });
   await receiving;
-  const seconds = now() - started;
-  await globalThis.__benchFlush();
-  const rssAfterGcMb = await rssAfterGc();
-  report({ messages: N, seconds, cpuStart, rssAfterGcMb });
   client.destroy();
 }
 

@@ -14,7 +14,7 @@ import {
   ATTR_MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
   MESSAGING_SYSTEM_VALUE_RABBITMQ,
 } from '@threadline/carrier';
-import { amqpHeadersAdapter, MessagingSpanPolicy, recordSpanError, type MessagingScope } from '@threadline/carrier';
+import { amqpHeadersAdapter, copyForInjection, MessagingSpanPolicy, recordSpanError, type MessagingScope } from '@threadline/carrier';
 import type {
   AmqpChannel,
   AmqpConnection,
@@ -92,7 +92,6 @@ export function serverFromUrl(url: unknown): ServerAddress {
   }
 }
 
-/** A copy of the caller's headers that amqplib encodes exactly as it would the original. */
 /** amqplib encodes a message's field tables into one 65,536-byte buffer; this leaves room for the rest. */
 const HEADER_TABLE_BUDGET = 65536 - 1024;
 const UNKNOWN_SIZE = Number.POSITIVE_INFINITY;
@@ -120,20 +119,6 @@ function tableBytesUpperBound(value: unknown, depth: number): number {
     return size;
   }
   return UNKNOWN_SIZE;
-}
-
-function copyHeaders(headers: Record<string, unknown> | null | undefined): Record<string, unknown> {
-  // for-in, like amqplib's encoder, also takes inherited enumerable keys. A plain object keeps
-  // amqplib's encoder on its fast path; a `__proto__` header is defined, not assigned, so it
-  // stays a header instead of becoming the copy's prototype.
-  const copy: Record<string, unknown> = {};
-  if (headers) {
-    for (const key in headers) {
-      if (key === '__proto__') Object.defineProperty(copy, key, { value: headers[key], enumerable: true, writable: true, configurable: true });
-      else copy[key] = headers[key];
-    }
-  }
-  return copy;
 }
 
 interface UnsettledEntry {
@@ -504,7 +489,8 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       this._diag.debug('options.headers is not a plain object; message sent without context');
       return undefined;
     }
-    const headers = copyHeaders(userHeaders as Record<string, unknown> | null | undefined);
+    // for-in keys, like amqplib's encoder: the copy encodes exactly as the caller's headers would.
+    const headers = copyForInjection(userHeaders as object | null | undefined, true);
     if (scope.inject(headers, amqpHeadersAdapter) !== 'injected') return undefined;
     if (tableBytesUpperBound(headers, 0) > HEADER_TABLE_BUDGET) {
       // amqplib encodes headers into a fixed 64 KiB buffer and throws past it: a message whose

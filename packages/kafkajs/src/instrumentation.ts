@@ -11,7 +11,7 @@ import {
   ATTR_MESSAGING_MESSAGE_BODY_SIZE,
   MESSAGING_SYSTEM_VALUE_KAFKA,
 } from '@threadline/carrier';
-import { kafkaHeadersAdapter, MessagingSpanPolicy, withExtractedContext, type MessagingScope } from '@threadline/carrier';
+import { copyForInjection, kafkaHeadersAdapter, MessagingSpanPolicy, withExtractedContext, type MessagingScope } from '@threadline/carrier';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsEnvOptions, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
@@ -359,7 +359,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       this._diag.debug('message headers are not an object; message left as it is');
       return message;
     }
-    const withContext: LooseObject = headers === undefined ? {} : { ...headers };
+    const withContext = copyForInjection(headers);
     if (scope.inject(withContext, kafkaHeadersAdapter) !== 'injected') return message;
     if (!this.fitsWithContext(message, headers, withContext)) return message;
     return cloneWith(message, { headers: withContext });
@@ -480,7 +480,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   }
 
   private consumerAttributes(endpoint: KafkaEndpointInfo, partition: unknown): Attributes {
-    const attributes: Attributes = { ...endpoint.attributes };
+    // Assigned into a fresh object: keys added to a spread copy take V8's slow path.
+    const attributes: Attributes = Object.assign({}, endpoint.attributes);
     if (endpoint.groupId !== undefined) attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = endpoint.groupId;
     if (typeof partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = String(partition);
     return attributes;

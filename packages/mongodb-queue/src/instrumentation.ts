@@ -16,6 +16,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import {
   ATTR_MESSAGING_MESSAGE_ID,
+  copyForInjection,
   DEFAULT_DOCUMENT_CONTEXT_FIELD,
   documentFieldAdapter,
   MessagingSpanPolicy,
@@ -476,7 +477,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       this._diag.debug('document is a Buffer, Date, RegExp, Map or Set, frozen, a BSON value or has toBSON(); inserted without context');
       return document;
     }
-    const copy: Doc = { ...document };
+    const copy = copyForInjection(document) as Doc;
     if (document._id === undefined || document._id === null) mirrorId(copy, document);
     scope.inject(copy, documentFieldAdapter(field));
     if (!hasOwn(copy, field)) return document;

@@ -4,6 +4,7 @@ import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-c
 import {
   ATTR_AWS_SQS_QUEUE_URL,
   ATTR_MESSAGING_MESSAGE_ID,
+  copyForInjection,
   MESSAGING_SYSTEM_VALUE_AWS_SQS,
   MessagingSpanPolicy,
   propagationFields,
@@ -83,7 +84,7 @@ function commandWithInput(command: object, input: LooseObject): object {
 /** A copy of an attribute map to inject into; undefined when the value is not a map (left alone). */
 function copyAttributes(attributes: unknown): LooseObject | undefined {
   if (attributes === undefined || attributes === null) return {};
-  return isObject(attributes) ? { ...attributes } : undefined;
+  return isObject(attributes) ? copyForInjection(attributes) : undefined;
 }
 
 /** `server.*` of a resolved endpoint (`{ hostname, port, protocol }`). */
