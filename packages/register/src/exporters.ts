@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { context, diag } from '@opentelemetry/api';
 import { suppressTracing, type ExportResult } from '@opentelemetry/core';
@@ -42,6 +41,9 @@ function otlpHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
  */
 function postSync(url: string, headers: Record<string, string>, contentType: string, body: Uint8Array): void {
   const worker = join(__dirname, 'sync-export-worker.js');
+  // Loaded here only: child_process (with net and dgram) costs start-up time and is rarely needed.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
   const input = JSON.stringify({ url, headers: { ...headers, 'content-type': contentType }, body: Buffer.from(body).toString('base64') });
   context.with(suppressTracing(context.active()), () => {
     const result = spawnSync(process.execPath, [worker], {

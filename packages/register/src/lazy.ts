@@ -17,8 +17,8 @@ interface ModuleInternals {
 
 interface Watched {
   entry: InstrumentationEntry;
-  resolved: string;
-  state: 'waiting' | 'on' | 'failed';
+  /** waiting: its library not loaded yet; absent: its package is not installed. */
+  state: 'waiting' | 'on' | 'failed' | 'absent';
 }
 
 export interface LazyOptions {
@@ -54,9 +54,10 @@ function packageOfModuleName(name: string): string {
  * library's code runs, and the require in flight is issued again through `Module.prototype.require`
  * so that require-in-the-middle's wrapper sees it and the app receives the patched exports.
  * A library already loaded before start-up gets its transport at once. Once every entry is on (or
- * failed), the wrappers are removed. Returns the short names of the entries whose package is installed.
+ * failed, or found not installed), the wrappers are removed. Returns a function that lists the
+ * entries that are on or will be: those whose package is installed and has not failed to load.
  */
-export function installLazyInstrumentations(entries: readonly InstrumentationEntry[], options: LazyOptions): string[] {
+export function installLazyInstrumentations(entries: readonly InstrumentationEntry[], options: LazyOptions): () => string[] {
   const watched: Watched[] = [];
   const byCoreName = new Map<string, Watched[]>();
   const byPackage = new Map<string, Watched[]>();
@@ -66,14 +67,7 @@ export function installLazyInstrumentations(entries: readonly InstrumentationEnt
     map.set(key, list);
   };
   for (const entry of entries) {
-    let resolved: string | undefined;
-    try {
-      resolved = resolveEntry(entry);
-    } catch (error) {
-      options.onError(entry, error);
-    }
-    if (resolved === undefined) continue;
-    const item: Watched = { entry, resolved, state: 'waiting' };
+    const item: Watched = { entry, state: 'waiting' };
     watched.push(item);
     for (const name of entry.modules) {
       if (nodeModule.isBuiltin(name)) {
@@ -85,8 +79,25 @@ export function installLazyInstrumentations(entries: readonly InstrumentationEnt
       }
     }
   }
-  const names = watched.map((item) => item.entry.short);
-  if (watched.length === 0) return names;
+  // Packages are looked up only when needed: resolving costs file-system reads at start-up.
+  const resolvedPackages = new Map<string, string | null>();
+  const resolve = (item: Watched): string | null => {
+    let resolved = resolvedPackages.get(item.entry.package);
+    if (resolved === undefined) {
+      try {
+        resolved = resolveEntry(item.entry) ?? null;
+      } catch (error) {
+        options.onError(item.entry, error);
+        resolved = null;
+      }
+      resolvedPackages.set(item.entry.package, resolved);
+    }
+    return resolved;
+  };
+  /** The entries that are on, or will be when their library loads (their package is installed). */
+  const listed = () =>
+    watched.filter((item) => item.state === 'on' || (item.state === 'waiting' && resolve(item) !== null)).map((item) => item.entry.short);
+  if (watched.length === 0) return listed;
 
   const Module = nodeModule as unknown as ModuleInternals;
   const originalLoad = Module._load;
@@ -107,19 +118,21 @@ export function installLazyInstrumentations(entries: readonly InstrumentationEnt
     if (originalGetBuiltin !== undefined && process.getBuiltinModule === hookedGetBuiltin) process.getBuiltinModule = originalGetBuiltin as typeof process.getBuiltinModule;
   };
 
-  /** Turns `item` on; false when it failed (reported once, and the app goes on unpatched). */
+  /** Turns `item` on; false when its package is not installed or failed (reported once; the app goes on unpatched). */
   const activate = (item: Watched): boolean => {
     if (item.state !== 'waiting') return item.state === 'on';
     activating++;
     try {
-      const instrumentation = constructEntry(item.entry, item.resolved, options.config);
-      enable(instrumentation, item.resolved, options.provider);
-      item.state = 'on';
+      const resolved = resolve(item);
+      if (resolved === null) {
+        item.state = 'absent';
+      } else {
+        enable(constructEntry(item.entry, resolved, options.config), resolved, options.provider);
+        item.state = 'on';
+      }
     } catch (error) {
       item.state = 'failed';
       options.onError(item.entry, error);
-      const at = names.indexOf(item.entry.short);
-      if (at !== -1) names.splice(at, 1);
     } finally {
       activating--;
     }
@@ -198,7 +211,7 @@ export function installLazyInstrumentations(entries: readonly InstrumentationEnt
     const name = packageOf(filename);
     if (name !== undefined && byPackage.has(name)) activateAll(byPackage.get(name));
   }
-  return names;
+  return listed;
 }
 
 /** Registers one instrumentation with the SDK, through the @opentelemetry/instrumentation copy the transport itself uses. */

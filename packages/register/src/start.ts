@@ -23,8 +23,8 @@ export interface Threadline {
   sdk: Sdk;
   /**
    * The short names of the instrumentations that are on. ES module apps: those loaded at start.
-   * CommonJS apps: those whose package is installed; each loads when the app first loads a library
-   * it patches, and one that then fails to load is reported through diag and removed from this list.
+   * CommonJS apps: those whose package is installed (looked up when this is read, without loading
+   * it) and has not failed to load; each loads when the app first loads a library it patches.
    */
   instrumentations: string[];
 }
@@ -44,7 +44,13 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
       diag.warn(`@threadline/register: ${entry.short} not enabled: ${(error as Error)?.message ?? error}`);
     if (!esm) {
       // CommonJS: each transport loads at the first require of a library it patches (see lazy.ts).
-      return { sdk, instrumentations: installLazyInstrumentations(entries, { config, provider: sdk.provider, onError }) };
+      const listed = installLazyInstrumentations(entries, { config, provider: sdk.provider, onError });
+      return {
+        sdk,
+        get instrumentations() {
+          return listed();
+        },
+      };
     }
     // The ESM loader hooks imports by name as they happen, so every transport is constructed now.
     const loaded = loadInstrumentations(entries, config, onError);
