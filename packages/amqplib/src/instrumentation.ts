@@ -217,16 +217,16 @@ export class UnsettledSpans {
   /** Ends every open span (instrumentation disabled). */
   clear(): void {
     for (const entry of this.oldestFirst) this.finish(entry, 'evicted');
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   private finish(entry: UnsettledEntry, settlement: Settlement, detail?: string): void {
     this.oldestFirst.delete(entry);
     this.byChannel.get(entry.channel)?.delete(entry.deliveryTag);
     endSettled(entry.scope, settlement, detail);
-    if (this.oldestFirst.size === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    // The (unref'd) timer stays when the set empties: a consumer that acks each message before the
+    // next arrives would otherwise create and clear one timer per message. It finds nothing to do.
   }
 
   private watchClose(channel: AmqpChannel): void {

@@ -458,6 +458,20 @@ describe('bounded memory for unsettled messages', () => {
     expect(spans().map((s) => s.attributes['threadline.amqplib.settlement'])).toEqual(['timeout', 'timeout']);
   });
 
+  test('a span tracked after the set emptied still times out (the idle timer is reused, not leaked)', async () => {
+    const { Channel, instrumentation } = instrument({ unsettledTimeoutMs: 40 });
+    const channel = new Channel();
+    void channel.consume('q', (msg: unknown) => channel.ack(msg));
+    channel.deliver('q', message('q', {}));
+    expect(instrumentation.unsettledSpanCount).toBe(0);
+    void channel.consume('q2', () => undefined);
+    channel.deliver('q2', message('q2', {}));
+    expect(instrumentation.unsettledSpanCount).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(instrumentation.unsettledSpanCount).toBe(0);
+    expect(spans().map((s) => s.attributes['threadline.amqplib.settlement'])).toEqual(['ack', 'timeout']);
+  });
+
   test('limits come from the environment when the config does not set them', () => {
     process.env.THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS = '7';
     process.env.THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS = 'nonsense';
