@@ -119,6 +119,20 @@ test('a malformed TRACEPARENT is ignored: the process runs and starts its own tr
   expect(spans.every((span) => span.parentSpanId === undefined)).toBe(true);
 });
 
+// The carrier loads only when a variable the propagator reads is set: these prove the check asks
+// the configured propagator, including b3's fallback to multi-header variables.
+test.each([
+  ['b3', { B3: `${TRACE_ID}-${PARENT_SPAN_ID}-1` }],
+  ['b3', { X_B3_TRACEID: TRACE_ID, X_B3_SPANID: PARENT_SPAN_ID, X_B3_SAMPLED: '1' }],
+  ['jaeger', { UBER_TRACE_ID: `${TRACE_ID}:${PARENT_SPAN_ID}:0:1` }],
+])('OTEL_PROPAGATORS=%s: a context in the environment is joined (%j)', async (propagators, variables) => {
+  const result = await runFixture(fixture('env-child.mjs'), { collector, serviceName: 'job', env: { OTEL_PROPAGATORS: propagators, ...variables } });
+  expect(result.code).toBe(0);
+  const spans = await collector.waitFor((all) => all.length >= 4);
+  expect(assertSingleTrace(spans)).toBe(TRACE_ID);
+  expect(findSpan(spans, { name: /^run / }).parentSpanId).toBe(PARENT_SPAN_ID);
+});
+
 test('a lowercase traceparent variable is ignored, as the env-carrier spec says', async () => {
   await runFixture(fixture('env-child.mjs'), { collector, serviceName: 'job', env: { traceparent: TRACEPARENT } });
   const spans = await collector.waitFor((all) => all.length >= 3);
