@@ -431,12 +431,15 @@ export class ChildProcessInstrumentation extends InstrumentationBase<ChildProces
     for (const key of Object.keys(env)) {
       const isCarrier = carriers.has(key) || (allowLowercase && folded.has(key.toLowerCase()));
       if (!isCarrier && key !== RUN_NAME_ENV) continue;
-      if (!explicit || env[key] === process.env[key]) delete env[key];
+      // Only a copy of this process's own value counts as inherited. A key the caller set that this
+      // process lacks is theirs, even `TRACEPARENT: undefined` (Node then passes none: an opt-out).
+      if (!explicit || (Object.prototype.hasOwnProperty.call(process.env, key) && env[key] === process.env[key])) delete env[key];
     }
     if (!holdsPropagationVariable(Object.keys(env), allowLowercase)) {
       injectContext(carried, env as Record<string, string>, envAdapter, { keepExisting: false });
     }
-    if (name !== undefined && env[RUN_NAME_ENV] === undefined && holdsPropagationVariable(Object.keys(env), allowLowercase)) {
+    const carrying = Object.keys(env).filter((key) => env[key] !== undefined);
+    if (name !== undefined && env[RUN_NAME_ENV] === undefined && holdsPropagationVariable(carrying, allowLowercase)) {
       env[RUN_NAME_ENV] = name;
     }
     return env;

@@ -176,6 +176,16 @@ test('a TRACEPARENT the caller passed wins; one merely inherited from this proce
   expect(process.env.TRACEPARENT).toBe(FOREIGN_TRACEPARENT);
 });
 
+test('an explicit TRACEPARENT: undefined opts the child out: no context and no run name reach it', () => {
+  delete process.env.TRACEPARENT;
+  const { result } = inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV], { env: { PATH: process.env.PATH, TRACEPARENT: undefined } }));
+  const printed = parsePrinted(result.stdout);
+  expect(printed.env.TRACEPARENT).toBeUndefined();
+  expect(printed.env.THREADLINE_RUN_NAME).toBeUndefined();
+  // The spawn itself is still traced.
+  expect(spawnSpan('spawn node')).toBeDefined();
+});
+
 test('an explicit env is copied, never written to; its other variables arrive as they were', () => {
   const env = Object.freeze({ PATH: process.env.PATH, MARK: 'kept', traceparent: VALID_TRACEPARENT });
   const { result } = inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV], { env }));
