@@ -29,7 +29,9 @@ const FIXTURES = join(__dirname, 'fixtures', 'lazy');
 const REAL: Record<string, string> = {
   kafkajs: join(PACKAGES, 'kafkajs', 'node_modules', 'kafkajs'),
   amqplib: join(PACKAGES, 'amqplib', 'node_modules', 'amqplib'),
+  'kafkajs-alias': join(PACKAGES, 'kafkajs', 'node_modules', 'kafkajs'),
   '@opentelemetry/api': join(PACKAGES, 'register', 'node_modules', '@opentelemetry', 'api'),
+  '@opentelemetry/instrumentation': join(PACKAGES, 'register', 'node_modules', '@opentelemetry', 'instrumentation'),
   '@threadline/register': join(PACKAGES, 'register'),
   '@threadline/kafkajs': join(PACKAGES, 'kafkajs'),
   '@threadline/amqplib': join(PACKAGES, 'amqplib'),
@@ -88,6 +90,13 @@ describe.each(['require', 'import'] as const)('a CommonJS app under --%s', (load
     expect(report.listedAfter).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
   });
 
+  test.each(['alias', 'path', 'hooked'])('kafkajs reached another way (%s) is patched too', async (how) => {
+    const app = makeApp(ALL);
+    const { report } = await runApp(app, 'variants.cjs', { loader, args: [how] });
+    expect(report.before).toMatchObject({ kafkajsTransport: false, requireInTheMiddle: how === 'hooked' });
+    expect(report.patched).toEqual({ Kafka: true, producer: true });
+  });
+
   test.each(['child_process', 'node:child_process', 'getBuiltinModule'])(
     'child_process reached as %s after start is instrumented: the child gets TRACEPARENT',
     async (how) => {
@@ -107,6 +116,12 @@ test('libraries loaded before the hook starts: their transports load at start, a
   // As on the eager path: require-in-the-middle patches the shared exports at the next require.
   expect(report.sameObject).toBe(true);
   expect(report.patched).toEqual({ spawn: true, earlySpawn: true, Kafka: true });
+});
+
+test('once every selected transport is on, the watch on require is removed', async () => {
+  const app = makeApp(ALL);
+  const { report } = await runApp(app, 'restore.cjs', { loader: 'none', env: { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'kafkajs' } });
+  expect(report).toEqual({ watching: true, restored: true });
 });
 
 test('a transport that throws on load, or whose constructor throws: one diag warning each, and the app gets the library unpatched', async () => {
