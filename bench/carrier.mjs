@@ -58,10 +58,10 @@ export async function benchCarrier({ quick }) {
   ];
   // Rounds of every case in turn, each case's figure the median of its rounds: a burst of load on
   // the machine then spoils one round of a few cases, not one case's whole measurement.
-  const rounds = quick ? 2 : 15;
+  const rounds = quick ? 2 : 61;
   const means = cases.map(() => []);
   for (let round = 0; round < rounds + 1; round++) {
-    const bench = new Bench({ time: quick ? 50 : 200, warmupTime: quick ? 20 : 50 });
+    const bench = new Bench({ time: quick ? 20 : 25, warmupTime: quick ? 10 : 5 });
     for (const [name, fn] of cases) bench.add(name, fn);
     await bench.run();
     // Round 0 only warms the JIT for every case.

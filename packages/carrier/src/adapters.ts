@@ -12,7 +12,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 /** Decodes one header value; anything that is not text or bytes is ignored. */
 function decodeHeaderValue(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  // No argument: Buffer's own fast path to UTF-8, without the encoding lookup.
+  if (Buffer.isBuffer(value)) return value.toString();
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
   return undefined;
 }
@@ -31,19 +32,12 @@ function decodeHeader(value: unknown): string | string[] | undefined {
 /** The value of the own key equal to `key`, else of the first own key equal ignoring case. */
 function findValue(carrier: Record<string, unknown>, key: string): unknown {
   const exact = carrier[key];
-  if (exact !== undefined && hasOwn(carrier, key)) return exact;
-  const found = findKey(carrier, key);
-  return found === undefined ? undefined : carrier[found];
-}
-
-/** Own key equal to `key`, else the first own key equal ignoring case. */
-function findKey(carrier: Record<string, unknown>, key: string): string | undefined {
-  if (hasOwn(carrier, key)) return key;
+  if (hasOwn(carrier, key)) return exact;
   const wanted = key.toLowerCase();
   // for-in reuses V8's enum cache where Object.keys allocates an array: this runs for every
   // field a message lacks. Lower-casing keeps the length of the ASCII names compared here.
   for (const candidate in carrier) {
-    if (candidate.length === wanted.length && candidate.toLowerCase() === wanted && hasOwn(carrier, candidate)) return candidate;
+    if (candidate.length === wanted.length && candidate.toLowerCase() === wanted && hasOwn(carrier, candidate)) return carrier[candidate];
   }
   return undefined;
 }
