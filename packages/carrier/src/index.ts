@@ -11,9 +11,6 @@ export {
   envVarName,
   SQS_MAX_MESSAGE_ATTRIBUTES,
   DEFAULT_DOCUMENT_CONTEXT_FIELD,
-} from './adapters';
-export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue } from './adapters';
-export {
   injectCurrentContext,
   extractContext,
   withExtractedContext,
@@ -22,9 +19,9 @@ export {
   carrierHasContext,
   carriedSpanContext,
   propagationFields,
-} from './propagation';
-export type { InjectOptions, InjectOutcome } from './propagation';
-export { copyForInjection } from './copy';
+  copyForInjection,
+} from './core';
+export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
 export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
 export type {

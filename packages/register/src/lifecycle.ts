@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
-import type * as Carrier from '@threadline/carrier';
+import type * as CarrierCore from '@threadline/carrier/core';
 import type { Sdk } from './sdk';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
@@ -9,8 +9,6 @@ const SHUTDOWN_TIMEOUT_MS = 2000;
 /** The span that covers this process's run when it was started inside a trace. */
 let runSpan: Span | undefined;
 let fatalError: unknown;
-/** @threadline/carrier, loaded only when the environment may carry a context (it costs start-up time). */
-let carrier: typeof Carrier | undefined;
 
 /** Letters and digits only, upper case: `x-b3-traceid` and `X_B3_TRACEID` both become `XB3TRACEID`. */
 const loose = (name: string) => name.replace(/[^A-Za-z0-9]/g, '').toUpperCase();
@@ -51,8 +49,9 @@ function runName(env: NodeJS.ProcessEnv): string {
  */
 export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: string): void {
   if (!mayCarryContext(env)) return;
+  // Loaded only when the environment may carry a context: it costs start-up time.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  carrier = require('@threadline/carrier') as typeof Carrier;
+  const carrier = require('@threadline/carrier/core') as typeof CarrierCore;
   const carried = carrier.extractContextFrom(ROOT_CONTEXT, env, carrier.envAdapter);
   const spanContext = trace.getSpanContext(carried);
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) {
@@ -73,6 +72,16 @@ export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: stri
   sdk.contextManager.processContext = trace.setSpan(carried, runSpan);
 }
 
+/** The full carrier (span policy, semantic conventions) is loaded only when a run ends in a crash. */
+function recordFatalError(span: Span, error: unknown): void {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('@threadline/carrier') as typeof import('@threadline/carrier')).recordSpanError(span, error);
+  } catch {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: String((error as Error)?.message ?? error) });
+  }
+}
+
 function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signals): void {
   const span = runSpan;
   if (span === undefined) return;
@@ -80,7 +89,7 @@ function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signa
   const code = Number(exitCode ?? 0);
   span.setAttribute('process.exit.code', Number.isFinite(code) ? code : 1);
   // A run span exists only when the carrier was loaded to extract its parent.
-  if (fatalError !== undefined && carrier !== undefined) carrier.recordSpanError(span, fatalError);
+  if (fatalError !== undefined) recordFatalError(span, fatalError);
   else if (signal !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: `terminated by ${signal}` });
   else if (code !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `exit code ${exitCode}` });
   span.end();

@@ -1,0 +1,25 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+// What a process loads when it needs only the adapters and inject/extract (the register hook
+// joining a trace from its environment): never the span policy's dependencies.
+test('@threadline/carrier/core loads neither @opentelemetry/instrumentation nor the semantic conventions', () => {
+  const script = `
+    const core = require('@threadline/carrier/core');
+    const loaded = Object.keys(require.cache);
+    console.log(JSON.stringify({
+      exports: Object.keys(core).sort(),
+      instrumentation: loaded.some((file) => file.includes('@opentelemetry/instrumentation')),
+      semconv: loaded.some((file) => file.includes('semantic-conventions')),
+      policy: loaded.some((file) => file.endsWith('policy.js')),
+    }));`;
+  const printed = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..'), encoding: 'utf8' })) as Record<string, unknown>;
+  expect(printed).toMatchObject({ instrumentation: false, semconv: false, policy: false });
+  expect(printed.exports).toEqual(expect.arrayContaining(['envAdapter', 'extractContextFrom', 'injectContext', 'kafkaHeadersAdapter', 'copyForInjection']));
+});
+
+test('the main entry exports everything the core entry does', async () => {
+  const core = await import('../src/core');
+  const main = await import('../src');
+  for (const name of Object.keys(core)) expect(main).toHaveProperty(name, (core as Record<string, unknown>)[name]);
+});
