@@ -103,9 +103,15 @@ export class MessagingScope {
   /**
    * Ends the span when `result` settles (a promise) or now (any other value). A promise is
    * returned as a new promise that settles the same way, so a rejection nobody handles stays
-   * unhandled, as it would be without instrumentation.
+   * unhandled, as it would be without instrumentation. Without a span (propagation-only) the
+   * result itself is returned.
    */
   endWith<R>(result: R): R {
+    // Propagation-only: nothing to end later, and the caller gets its own promise back.
+    if (this.span === undefined) {
+      this.ended = true;
+      return result;
+    }
     if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
       return (result as unknown as PromiseLike<unknown>).then(
         (value) => {

@@ -190,6 +190,15 @@ test('endWith hands back a promise that rejects with the same error, so an ignor
   expect(exporter.getFinishedSpans().find((s) => s.name === 'send lost')?.attributes['error.type']).toBe('Error');
 });
 
+test('propagation-only: endWith hands back the very same promise (nothing waits on it)', async () => {
+  config = { mode: 'propagation-only' };
+  const scope = policy.startSend({ destination: 'quiet' });
+  const original = Promise.resolve('value');
+  expect(scope.endWith(original)).toBe(original);
+  expect(scope.isEnded).toBe(true);
+  await expect(original).resolves.toBe('value');
+});
+
 test('a pull span can start when the call started, before the messages arrived', () => {
   const startTime = Date.now() - 250;
   policy.startBatch({ destination: 'pulled', operation: 'receive', carriers: [{}, {}], getter: kafkaHeadersAdapter, startTime }).end();

@@ -515,6 +515,8 @@ function forwarding(handler: (thisArg: unknown, args: unknown[]) => unknown): An
  * with the error on a throw or rejection, which reaches the caller unchanged.
  */
 function runAndEnd(scopes: readonly MessagingScope[], runIn: MessagingScope | undefined, call: () => unknown): unknown {
+  // Propagation-only: no span to end, so no extra promise per message.
+  if (scopes.every((scope) => scope.span === undefined)) return runIn === undefined ? call() : runIn.run(call);
   let result: unknown;
   try {
     result = runIn === undefined ? call() : runIn.run(call);
