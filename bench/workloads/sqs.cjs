@@ -1,6 +1,6 @@
 // 1 KiB messages sent with SendMessageBatch (10 per call, inside a request span), then received
 // with ReceiveMessage (10 at a time) + DeleteMessageBatch.
-const { SQSClient, CreateQueueCommand, SendMessageBatchCommand, ReceiveMessageCommand, DeleteMessageBatchCommand } = require('@aws-sdk/client-sqs');
+const { SQSClient, CreateQueueCommand, DeleteQueueCommand, SendMessageBatchCommand, ReceiveMessageCommand, DeleteMessageBatchCommand } = require('@aws-sdk/client-sqs');
 const { brokerAddresses } = require('@threadline/testing');
 const { PAYLOAD, WIRE_CONTEXT, inRequest, measure, RUN_ID } = require('./common.cjs');
 
@@ -37,6 +37,8 @@ async function main() {
     },
     consumedAtLeast: receive,
   });
+  // Every run makes its own queue; ElasticMQ keeps them in memory.
+  await client.send(new DeleteQueueCommand({ QueueUrl }));
   client.destroy();
 }
 

@@ -158,7 +158,7 @@ aws {
     return spawnDetached(
       'elasticmq',
       'java',
-      ['-Xms64m', '-Xmx256m', '-Djava.awt.headless=true', `-Dconfig.file=${conf}`, marker('elasticmq'), '-cp', cp, 'org.elasticmq.server.Main'],
+      ['-Xms64m', '-Xmx512m', '-Djava.awt.headless=true', `-Dconfig.file=${conf}`, marker('elasticmq'), '-cp', cp, 'org.elasticmq.server.Main'],
       { env: javaEnv(), cwd: ensureDir(dataDir('elasticmq')) },
     );
   },
