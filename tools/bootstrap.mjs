@@ -1,16 +1,29 @@
 #!/usr/bin/env node
-// The README's two commands: `npm test` and `npm run demo`. Each installs what it needs
-// (pnpm at the pinned version, dependencies, a build, the brokers) and is safe to run again.
+// The README's two commands: `npm test` and `npm run demo` (and `npm run bootstrap`, install and
+// build only). Each needs only Node and npm: it installs pnpm at the version `packageManager`
+// pins, the dependencies, a build and the brokers, and is safe to run again.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ensureNode, ensurePnpm, extraNodeLines, pinnedPnpmVersion, repoRoot as root, toolPath } from './toolchain.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const task = process.argv[2] ?? 'test';
+const TASKS = {
+  setup: 'install pnpm and the dependencies, then build',
+  test: 'setup, then the brokers, lint, typecheck and every test (on each Node line), as CI runs it',
+  demo: 'setup, then the brokers and the end-to-end demo',
+};
+const task = process.argv[2] ?? 'setup';
 const extraArgs = process.argv.slice(3);
-const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
-const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' };
+
+// Refused before anything is installed.
+if (!Object.hasOwn(TASKS, task)) {
+  process.stderr.write(`unknown task "${task}"; one of:\n${Object.entries(TASKS).map(([name, what]) => `  ${name.padEnd(6)} ${what}`).join('\n')}\n`);
+  process.exit(2);
+}
+
+const baseEnv = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' };
+// Every child process finds the pinned pnpm and the workspace's turbo/jest first, never a global one.
+const env = { ...baseEnv, PATH: toolPath(process.env.PATH) };
 
 function step(message) {
   process.stdout.write(`\n▶ ${message}\n`);
@@ -22,54 +35,57 @@ function run(command, args, options = {}) {
   return result.status ?? 1;
 }
 
-function must(command, args, what) {
-  const status = run(command, args);
+function must(command, args, what, options) {
+  const status = run(command, args, options);
   if (status !== 0) {
     process.stderr.write(`\n✖ ${what} failed (exit ${status})\n`);
     process.exit(status);
   }
 }
 
-function pnpmCommand() {
-  const local = join(root, '.cache', 'pnpm', 'node_modules', '.bin', 'pnpm');
-  for (const candidate of ['pnpm', local]) {
-    const probe = spawnSync(candidate, ['--version'], { encoding: 'utf8', env });
-    if (probe.status === 0 && probe.stdout.trim() === pinned) return candidate;
+function guarded(what, fn) {
+  try {
+    return fn();
+  } catch (error) {
+    process.stderr.write(`\n✖ ${what}: ${error.message}\n`);
+    process.exit(1);
   }
-  step(`installing pnpm ${pinned} into .cache/pnpm`);
-  must('npm', ['install', '--no-audit', '--no-fund', '--prefix', join(root, '.cache', 'pnpm'), `pnpm@${pinned}`], 'installing pnpm');
-  return local;
 }
 
-function summarizeJest() {
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  let suites = 0;
-  for (const base of ['packages', 'examples', 'tests']) {
+const RESULT_BASES = ['packages', 'examples', 'tests'];
+
+function resultFiles(names) {
+  const files = [];
+  for (const base of RESULT_BASES) {
     const dir = join(root, base);
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
-      for (const report of ['jest.json', 'faults.json']) {
+      for (const report of names) {
         const file = join(dir, name, 'test-results', report);
-        if (!existsSync(file)) continue;
-        const results = JSON.parse(readFileSync(file, 'utf8'));
-        passed += results.numPassedTests;
-        failed += results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
-        skipped += results.numPendingTests + (results.numTodoTests ?? 0);
-        suites += results.numTotalTestSuites;
+        if (existsSync(file)) files.push(file);
       }
     }
   }
-  process.stdout.write(`\n${suites} test suites\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
-  return failed;
+  return files;
+}
+
+function countJest(files) {
+  const counts = { suites: 0, passed: 0, failed: 0, skipped: 0 };
+  for (const file of files) {
+    const results = JSON.parse(readFileSync(file, 'utf8'));
+    counts.passed += results.numPassedTests;
+    counts.failed += results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
+    counts.skipped += results.numPendingTests + (results.numTodoTests ?? 0);
+    counts.suites += results.numTotalTestSuites;
+  }
+  return counts;
 }
 
 /** The demo's HTML check opens the waterfall in a real headless browser: Debian's chromium. */
 function ensureChromium() {
   if (spawnSync('chromium', ['--version'], { env }).status === 0) return;
-  const root = process.getuid?.() === 0;
-  if (spawnSync('apt-get', ['--version'], { env }).status !== 0 || !root) {
+  const isRoot = process.getuid?.() === 0;
+  if (spawnSync('apt-get', ['--version'], { env }).status !== 0 || !isRoot) {
     process.stdout.write('chromium is missing and cannot be installed here (needs root and apt-get): the HTML waterfall check will fail; install it with `apt-get install -y chromium`\n');
     return;
   }
@@ -78,34 +94,72 @@ function ensureChromium() {
   must('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], 'apt-get install chromium');
 }
 
-const pnpm = pnpmCommand();
+step(`pnpm ${pinnedPnpmVersion()} (package.json "packageManager") in .cache/pnpm`);
+const pnpm = guarded('installing pnpm', () => ensurePnpm(env));
 step('installing dependencies');
 must(pnpm, ['install', ...(process.env.CI ? ['--frozen-lockfile'] : [])], 'pnpm install');
 step('building');
 must(pnpm, ['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], 'build');
 
-if (task === 'test') {
-  ensureChromium();
+if (task === 'setup') process.exit(0);
+
+if (task === 'demo') {
   step('starting the brokers (tools/brokers)');
-  must('node', ['tools/brokers/cli.mjs', 'up'], 'brokers up');
-  step('lint, typecheck and tests');
-  const statuses = [run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs])];
-  step('benchmark smoke test (pnpm bench --quick: small N, no timing is judged)');
-  statuses.push(run(pnpm, ['bench', '--quick']));
-  if (existsSync(join(root, 'tests', 'robustness', 'package.json'))) {
-    // Last, and alone: these tests kill and restart the brokers.
-    step('broker fault tests (kill -9 each broker mid-stream)');
-    statuses.push(run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults']));
-  }
-  const failedTests = summarizeJest();
-  process.exit(statuses.find((status) => status !== 0) ?? (failedTests > 0 ? 1 : 0));
-} else if (task === 'demo') {
-  step('starting the brokers (tools/brokers)');
-  must('node', ['tools/brokers/cli.mjs', 'up'], 'brokers up');
-  const demo = existsSync(join(root, 'examples', 'order-pipeline', 'package.json')) ? 'order-pipeline' : 'hello-trace';
-  step(`running examples/${demo}`);
-  process.exit(run(pnpm, ['--filter', `./examples/${demo}`, 'run', 'demo', ...extraArgs]));
-} else {
-  process.stderr.write(`unknown task ${task}; use test or demo\n`);
-  process.exit(2);
+  must(process.execPath, ['tools/brokers/cli.mjs', 'up'], 'brokers up');
+  step('running examples/order-pipeline');
+  process.exit(run(pnpm, ['--filter', './examples/order-pipeline', 'run', 'demo', ...extraArgs]));
 }
+
+// task === 'test'
+const currentMajor = Number(process.versions.node.split('.')[0]);
+const otherLines = Object.keys(extraNodeLines()).map(Number).filter((major) => major !== currentMajor);
+ensureChromium();
+for (const major of otherLines) {
+  step(`Node ${extraNodeLines()[major]} (package.json "threadline.nodeLines") from the npm registry into .cache/node/${major}`);
+  guarded(`installing Node ${major}`, () => ensureNode(major, env));
+}
+step('starting the brokers (tools/brokers)');
+must(process.execPath, ['tools/brokers/cli.mjs', 'up'], 'brokers up');
+
+const statuses = [];
+const perLine = [];
+function clearJestResults() {
+  for (const file of resultFiles(['jest.json'])) rmSync(file, { force: true });
+}
+
+step(`Node ${process.versions.node}: lint, typecheck and tests`);
+clearJestResults();
+statuses.push(run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs]));
+perLine.push({ node: process.versions.node, ...countJest(resultFiles(['jest.json'])) });
+
+for (const major of otherLines) {
+  const nodeBin = ensureNode(major, env);
+  step(`Node ${extraNodeLines()[major]}: tests (lint and typecheck do not depend on the Node line)`);
+  clearJestResults();
+  // THREADLINE_NODE_LINE is part of turbo's task hash (turbo.json), so each line runs, not a cache hit.
+  const lineEnv = { ...baseEnv, PATH: toolPath(process.env.PATH, dirname(nodeBin)), THREADLINE_NODE_LINE: String(major) };
+  statuses.push(run(nodeBin, [pnpm, 'exec', 'turbo', 'run', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs], { env: lineEnv }));
+  perLine.push({ node: extraNodeLines()[major], ...countJest(resultFiles(['jest.json'])) });
+}
+
+step('the bootstrap on a fresh machine: a throw-away copy, only node and npm on PATH');
+for (const file of resultFiles(['fresh.json'])) rmSync(file, { force: true });
+statuses.push(run(pnpm, ['--filter', '@threadline/bootstrap-tests', 'run', 'test:fresh']));
+perLine.push({ node: `${process.versions.node} (fresh machine)`, ...countJest(resultFiles(['fresh.json'])) });
+
+step('benchmark smoke test (pnpm bench --quick: small N, no timing is judged)');
+statuses.push(run(pnpm, ['bench', '--quick']));
+// Last, and alone: these tests kill and restart the brokers.
+step('broker fault tests (kill -9 each broker mid-stream)');
+for (const file of resultFiles(['faults.json'])) rmSync(file, { force: true });
+statuses.push(run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults']));
+perLine.push({ node: `${process.versions.node} (fault suite)`, ...countJest(resultFiles(['faults.json'])) });
+
+const total = { suites: 0, passed: 0, failed: 0, skipped: 0 };
+process.stdout.write('\nNode line                     suites  passed  failed  skipped\n');
+for (const line of perLine) {
+  process.stdout.write(`${line.node.padEnd(28)} ${String(line.suites).padStart(6)} ${String(line.passed).padStart(7)} ${String(line.failed).padStart(7)} ${String(line.skipped).padStart(8)}\n`);
+  for (const key of Object.keys(total)) total[key] += line[key];
+}
+process.stdout.write(`\n${total.suites} test suites\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+process.exit(statuses.find((status) => status !== 0) ?? (total.failed > 0 ? 1 : 0));

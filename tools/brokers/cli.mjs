@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureDir, logFile, logsDir, repoRoot, runDir } from './lib/paths.mjs';
 import { portOpen } from './lib/probes.mjs';
-import { clearRun, isAlive, isOurs, readMeta, readPid, sleep, stopProcess, tail, which, writeRun } from './lib/proc.mjs';
+import { clearRun, isAlive, isOurs, readMeta, readPid, sleep, stopProcess, tail, writeRun } from './lib/proc.mjs';
 import { NAMES, SERVERS } from './lib/servers.mjs';
+import { localPnpm, toolPath } from '../toolchain.mjs';
 
 const log = (msg) => process.stdout.write(`${msg}\n`);
 const testingDir = join(repoRoot, 'packages', 'testing');
@@ -37,11 +38,11 @@ function ensureTestingBuilt() {
   };
   if (fresh()) return;
   log('[brokers] building @threadline/testing (its dist/ is missing or stale): pnpm --filter @threadline/testing build');
-  if (!which('pnpm')) throw new Error('pnpm is not on PATH: `npm i -g pnpm@10.34.8`, then `pnpm install` at the repo root');
-  if (!existsSync(join(repoRoot, 'node_modules'))) {
-    throw new Error('node_modules is missing: run `pnpm install` at the repo root first');
+  const pnpm = localPnpm();
+  if (!pnpm || !existsSync(join(repoRoot, 'node_modules'))) {
+    throw new Error('the workspace is not installed: run `npm run bootstrap` at the repo root first (it installs the pinned pnpm into .cache/pnpm, the dependencies and the build)');
   }
-  const result = spawnSync('pnpm', ['--filter', '@threadline/testing', 'build'], { cwd: repoRoot, encoding: 'utf8' });
+  const result = spawnSync(pnpm, ['--filter', '@threadline/testing', 'build'], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, PATH: toolPath(process.env.PATH) } });
   if (result.status !== 0) {
     const output = `${result.stdout}${result.stderr}`.split('\n').slice(-30).join('\n');
     // tsc still emits on type errors elsewhere in the package; our files may be fine.
