@@ -2,7 +2,7 @@ import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
 import { configFromEnv, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
 import { installLazyInstrumentations } from './lazy';
 import { installLifecycle, joinTraceFromEnv } from './lifecycle';
-import { registerEsmLoader } from './loader';
+import { registerEsmLoader, type EsmHooks } from './loader';
 import { startSdk, type Sdk } from './sdk';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,6 +27,11 @@ export interface Threadline {
    * it) and has not failed to load; each loads when the app first loads a library it patches.
    */
   instrumentations: string[];
+  /**
+   * How ES module imports are hooked: `sync` in the app's thread through `module.registerHooks`
+   * (Node 22/24), `async` on Node's loader thread (`module.register`), `none` for a CommonJS app.
+   */
+  esmHooks: EsmHooks;
 }
 
 /** Starts everything; called once, on the main thread, by index.ts. */
@@ -35,14 +40,14 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
     const entries = selectInstrumentations(env, (name) => diag.warn(`@threadline/register: unknown instrumentation name "${name}"`));
-    const esm = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1]);
+    const esmHooks = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1], (message) => diag.warn(`@threadline/register: ${message}`));
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);
     installLifecycle(sdk);
     const config = configFromEnv(env);
     const onError = (entry: InstrumentationEntry, error: unknown) =>
       diag.warn(`@threadline/register: ${entry.short} not enabled: ${(error as Error)?.message ?? error}`);
-    if (!esm) {
+    if (esmHooks === 'none') {
       // CommonJS: each transport loads at the first require of a library it patches (see lazy.ts).
       const listed = installLazyInstrumentations(entries, { config, provider: sdk.provider, onError });
       return {
@@ -50,6 +55,7 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
         get instrumentations() {
           return listed();
         },
+        esmHooks,
       };
     }
     // The ESM loader hooks imports by name as they happen, so every transport is constructed now.
@@ -57,7 +63,7 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
     registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
-    return { sdk, instrumentations: loaded.map((item) => item.entry.short) };
+    return { sdk, instrumentations: loaded.map((item) => item.entry.short), esmHooks };
   } catch (error) {
     // The one line a user sees when set-up fails; the app itself goes on.
     process.stderr.write(`[threadline] set-up failed, the app runs without tracing: ${(error as Error)?.message ?? error}\n`);

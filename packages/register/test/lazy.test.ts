@@ -145,12 +145,31 @@ test('a transport that throws on load, or whose constructor throws: one diag war
   expect(report.loaded).toMatchObject({ amqplib: true, kafkajs: true });
 });
 
-test('an ES module app keeps the eager path: transports load at start and imports are patched', async () => {
-  const app = makeApp(ALL);
-  const { report } = await runApp(app, 'esm.mjs', { loader: 'import' });
-  expect(report.atStart).toMatchObject({ kafkajsTransport: true, amqplibTransport: true, k8sJobTransport: true, kafkajs: false });
-  expect(report.patched).toBe(true);
-  expect(report.listed).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+/** Whether this Node runs import-in-the-middle's in-thread hooks (module.registerHooks): 22.22.3+, 24.11.1+. */
+function nodeRunsSyncHooks(): boolean {
+  const [major, minor, patch] = process.versions.node.split('.').map(Number);
+  if (major >= 26) return true;
+  if (major === 24) return minor > 11 || (minor === 11 && patch >= 1);
+  if (major === 22) return minor > 22 || (minor === 22 && patch >= 3);
+  return major === 25 && minor >= 1;
+}
+
+describe.each([
+  ['default', {}, nodeRunsSyncHooks() ? 'sync' : 'async'],
+  ['THREADLINE_ESM_HOOKS=async', { THREADLINE_ESM_HOOKS: 'async' }, 'async'],
+  ['THREADLINE_ESM_HOOKS=sync', { THREADLINE_ESM_HOOKS: 'sync' }, nodeRunsSyncHooks() ? 'sync' : 'async'],
+] as const)(`an ES module app on Node ${process.versions.node}, %s`, (_label, env, expected) => {
+  test(`keeps the eager path: transports load at start and imports are patched (${expected} hooks)`, async () => {
+    const app = makeApp(ALL);
+    const { report, stderr } = await runApp(app, 'esm.mjs', { loader: 'import', env: { ...env, OTEL_LOG_LEVEL: 'warn' } });
+    expect(report.esmHooks).toBe(expected);
+    expect(report.atStart).toMatchObject({ kafkajsTransport: true, amqplibTransport: true, k8sJobTransport: true, kafkajs: false });
+    expect(report.patched).toBe(true);
+    expect(report.listed).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+    // Asking for in-thread hooks where Node cannot run them says so once, and falls back.
+    const fellBack = 'THREADLINE_ESM_HOOKS' in env && env.THREADLINE_ESM_HOOKS === 'sync' && expected === 'async';
+    expect(stderr.includes('THREADLINE_ESM_HOOKS=sync needs module.registerHooks')).toBe(fellBack);
+  });
 });
 
 describe('RabbitMQ end to end: amqplib required after start', () => {
