@@ -28,7 +28,7 @@ export const PACKAGE_NAME = '@threadline/k8s-job';
 export const PACKAGE_VERSION = readVersion();
 
 /** `@kubernetes/client-node` versions patched: the positional API of 0.22 and the object API of 1.x. */
-export const SUPPORTED_CLIENT_NODE_VERSIONS = ['>=0.22.0 <2'];
+export const SUPPORTED_CLIENT_NODE_VERSIONS = ['>=0.22.0 <3'];
 
 function readVersion(): string {
   try {

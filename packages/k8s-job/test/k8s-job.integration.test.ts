@@ -27,6 +27,9 @@ const FIXTURES = join(__dirname, 'fixtures');
 const PACKAGE_DIR = join(__dirname, '..');
 const REGISTER_URL = pathToFileURL(REGISTER_ENTRY).href;
 const CLIENT_V0 = require.resolve('k8s-client-v0');
+const CLIENT_V2 = require.resolve('k8s-client-v2');
+// @kubernetes/client-node 2.x loads only on Node 22+ (its undici needs zlib's zstd).
+const NODE_RUNS_CLIENT_V2 = Number(process.versions.node.split('.')[0]) >= 22;
 const SERVER = brokerAddresses().k8s.server;
 const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 const NAMESPACE = `tl-k8s-${RUN_ID}`;
@@ -157,11 +160,24 @@ function envValue(env: EnvVar[], name: string): string | undefined {
   return env.find((entry) => entry.name === name)?.value;
 }
 
-describe.each([
-  ['ESM app, latest client (object API), imported by name', 'create.mjs', undefined, true],
+type ClientCase = readonly [label: string, fixture: 'create.mjs' | 'create.cjs', client: string | undefined, objectStyle: boolean];
+const CLIENT_V2_CASES: ClientCase[] = [
+  ['ESM app, client 2.0.1, required by path', 'create.mjs', CLIENT_V2, true],
+  ['CommonJS app, client 2.0.1, required by path (require of ESM)', 'create.cjs', CLIENT_V2, true],
+];
+const CLIENT_CASES: ClientCase[] = [
+  ['ESM app, client 1.4.0 (object API), imported by name', 'create.mjs', undefined, true],
   ['CommonJS app, client 0.22.3 (positional API), required by path', 'create.cjs', CLIENT_V0, false],
-  ['CommonJS app, latest client required by name (require of ESM)', 'create.cjs', undefined, true],
-] as const)('Job trace: %s', (_label, fixture, client, objectStyle) => {
+  ['CommonJS app, client 1.4.0 required by name (require of ESM)', 'create.cjs', undefined, true],
+  ...(NODE_RUNS_CLIENT_V2 ? CLIENT_V2_CASES : []),
+];
+if (!NODE_RUNS_CLIENT_V2) {
+  describe.skip.each(CLIENT_V2_CASES)(`Job trace (client 2.x needs Node 22+, this is ${process.versions.node}): %s`, () => {
+    test('not run on this Node line', () => undefined);
+  });
+}
+
+describe.each(CLIENT_CASES)('Job trace: %s', (_label, fixture, client, objectStyle) => {
   test('the job process and every span it makes are in the creator\'s trace, under the create span; the env survives', async () => {
     const jobName = unique('report');
     const creator = unique('creator');
