@@ -40,7 +40,7 @@ test('client-node: the closed version range, the create methods wrapped once eve
   const [definition] = definitions(instrumentation);
   expect(definition.name).toBe('@kubernetes/client-node');
   expect(definition.supportedVersions).toEqual(SUPPORTED_CLIENT_NODE_VERSIONS);
-  expect(SUPPORTED_CLIENT_NODE_VERSIONS).toEqual(['>=0.22.0 <2']);
+  expect(SUPPORTED_CLIENT_NODE_VERSIONS).toEqual(['>=0.22.0 <3']);
 
   const moduleExports = clientNodeModule();
   const originalCreate = moduleExports.BatchV1Api.prototype.createNamespacedJob;

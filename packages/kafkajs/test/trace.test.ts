@@ -5,6 +5,7 @@ import {
   assertNoOrphans,
   assertParentChild,
   assertSingleTrace,
+  brokerAddresses,
   findSpan,
   startCollector,
   type CollectedSpan,
@@ -120,7 +121,7 @@ describe.each(COMBOS)('$app app, $version.label', (combo) => {
       'messaging.operation.name': 'send',
       'messaging.client.id': svc('A'),
       'server.address': '127.0.0.1',
-      'server.port': 9092,
+      'server.port': brokerAddresses().kafka.port,
     });
     expect(process.attributes).toEqual({
       'messaging.system': 'kafka',
@@ -133,7 +134,7 @@ describe.each(COMBOS)('$app app, $version.label', (combo) => {
       'messaging.message.body.size': Buffer.byteLength('first hop'),
       'messaging.client.id': svc('B'),
       'server.address': '127.0.0.1',
-      'server.port': 9092,
+      'server.port': brokerAddresses().kafka.port,
     });
     expect(process.status.code).toBe('UNSET');
   });

@@ -1,6 +1,6 @@
 // Real ElasticMQ, real SDKs (oldest and newest, ESM and CJS), apps run as separate processes under
 // @threadline/register. Every assertion is on the spans the apps exported.
-import { assertNoOrphans, assertParentChild, assertSingleTrace, findSpan, findSpans, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
+import { assertNoOrphans, assertParentChild, assertSingleTrace, brokerAddresses, findSpan, findSpans, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
 import {
   createQueue,
   linkOldestVersions,
@@ -65,7 +65,7 @@ describe('two processes give one trace', () => {
         'messaging.destination.name': queue,
         'aws.sqs.queue.url': queueUrl,
         'server.address': '127.0.0.1',
-        'server.port': 9324,
+        'server.port': brokerAddresses().elasticmq.port,
         'messaging.message.id': messageId,
       });
     }
