@@ -28,6 +28,15 @@ export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
   },
 ];
 
+/**
+ * The OpenTelemetry contrib instrumentations' names for the same libraries, as a user coming from
+ * `@opentelemetry/auto-instrumentations-node` writes them in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
+ */
+export const CONTRIB_NAMES: Readonly<Record<string, string>> = {
+  'aws-sdk': 'sqs',
+  mongodb: 'mongodb-queue',
+};
+
 function parseList(raw: string | undefined): Set<string> | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   return new Set(
@@ -38,15 +47,29 @@ function parseList(raw: string | undefined): Set<string> | undefined {
   );
 }
 
-/** The entries left after OTEL_NODE_ENABLED_INSTRUMENTATIONS and OTEL_NODE_DISABLED_INSTRUMENTATIONS. */
+/**
+ * The entries left after OTEL_NODE_ENABLED_INSTRUMENTATIONS and OTEL_NODE_DISABLED_INSTRUMENTATIONS,
+ * which take threadline's short names or the contrib names in CONTRIB_NAMES.
+ */
 export function selectInstrumentations(
   env: NodeJS.ProcessEnv,
   onUnknown: (name: string) => void = () => {},
 ): InstrumentationEntry[] {
-  const enabled = parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
-  const disabled = parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? new Set<string>();
   const known = new Set(INSTRUMENTATIONS.map((entry) => entry.short));
-  for (const name of [...(enabled ?? []), ...disabled]) if (!known.has(name)) onUnknown(name);
+  const unknown: string[] = [];
+  const normalise = (names: Set<string> | undefined): Set<string> | undefined => {
+    if (names === undefined) return undefined;
+    const out = new Set<string>();
+    for (const name of names) {
+      const short = CONTRIB_NAMES[name] ?? name;
+      if (known.has(short)) out.add(short);
+      else unknown.push(name);
+    }
+    return out;
+  };
+  const enabled = normalise(parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS));
+  const disabled = normalise(parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS)) ?? new Set<string>();
+  for (const name of unknown) onUnknown(name);
   return INSTRUMENTATIONS.filter((entry) => (enabled === undefined || enabled.has(entry.short)) && !disabled.has(entry.short));
 }
 

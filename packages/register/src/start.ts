@@ -1,5 +1,5 @@
 import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
-import { configFromEnv, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
+import { configFromEnv, INSTRUMENTATIONS, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
 import { installLazyInstrumentations } from './lazy';
 import { installLifecycle, joinTraceFromEnv } from './lifecycle';
 import { registerEsmLoader, type EsmHooks } from './loader';
@@ -39,7 +39,14 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   const level = LOG_LEVELS[(env.OTEL_LOG_LEVEL ?? '').toLowerCase()];
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
-    const entries = selectInstrumentations(env, (name) => diag.warn(`@threadline/register: unknown instrumentation name "${name}"`));
+    const unknown: string[] = [];
+    const entries = selectInstrumentations(env, (name) => unknown.push(name));
+    // Shown without OTEL_LOG_LEVEL: a misspelt or contrib-only name silently changes what is traced.
+    if (unknown.length > 0) {
+      process.stderr.write(
+        `[threadline] OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS: ignoring ${unknown.map((name) => `"${name}"`).join(', ')}, not threadline instrumentations (threadline's: ${INSTRUMENTATIONS.map((entry) => entry.short).join(', ')}; contrib's aws-sdk and mongodb mean sqs and mongodb-queue)\n`,
+      );
+    }
     const esmHooks = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1], (message) => diag.warn(`@threadline/register: ${message}`));
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);

@@ -16,6 +16,16 @@ test('OTEL_NODE_DISABLED_INSTRUMENTATIONS removes the named ones, and unknown na
   expect(unknown).toEqual(['redis']);
 });
 
+test("contrib's names select threadline's transports for the same libraries", () => {
+  const unknown: string[] = [];
+  // What a user of @opentelemetry/auto-instrumentations-node writes: before, this turned sqs and mongodb-queue off.
+  const enabled = selectInstrumentations({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'kafkajs,amqplib,aws-sdk,mongodb,http' }, (name) => unknown.push(name));
+  expect(enabled.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue']);
+  expect(unknown).toEqual(['http']);
+  const disabled = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb' }).map((entry) => entry.short);
+  expect(disabled).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+});
+
 test('mode and useLinks come from THREADLINE_MODE and THREADLINE_USE_LINKS; bad values are ignored', () => {
   expect(configFromEnv({ THREADLINE_MODE: 'propagation-only', THREADLINE_USE_LINKS: 'true' })).toEqual({ mode: 'propagation-only', useLinks: true });
   expect(configFromEnv({ THREADLINE_MODE: 'fast' })).toEqual({});
