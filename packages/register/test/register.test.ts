@@ -149,8 +149,8 @@ test('a set-up failure prints one clear line and the app still runs', async () =
 });
 
 test('--import and --require together start once', async () => {
-  const { REGISTER_ENTRY } = await import('@threadline/testing');
-  const result = await runFixture(fixture('plain.cjs'), { loader: 'import', args: [], env: { NODE_OPTIONS: `--require ${REGISTER_ENTRY}`, OTEL_TRACES_EXPORTER: 'console' } });
+  const { registerEntry } = await import('@threadline/testing');
+  const result = await runFixture(fixture('plain.cjs'), { loader: 'import', args: [], env: { NODE_OPTIONS: `--require ${registerEntry()}`, OTEL_TRACES_EXPORTER: 'console' } });
   expect(result.code).toBe(0);
   expect(result.stderr).toBe('');
 });
