@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { context, SpanStatusCode, type Attributes, type DiagLogger } from '@opentelemetry/api';
 import {
   InstrumentationBase,
@@ -14,7 +15,22 @@ import {
   ATTR_MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
   MESSAGING_SYSTEM_VALUE_RABBITMQ,
 } from '@threadline/carrier';
-import { amqpHeadersAdapter, copyForInjection, MessagingSpanPolicy, recordSpanError, type MessagingScope } from '@threadline/carrier';
+import {
+  amqpHeadersAdapter,
+  copyForInjection,
+  endScope,
+  envPositiveInteger,
+  envPositiveNumber,
+  isThenable,
+  MessagingSpanPolicy,
+  packageInfo,
+  recordSpanError,
+  resolveEnvOptions,
+  runSettled,
+  settlingCallback,
+  type EnvOptionTable,
+  type MessagingScope,
+} from '@threadline/carrier';
 import type {
   AmqpChannel,
   AmqpConnection,
@@ -26,8 +42,7 @@ import type {
 } from './internal-types';
 import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/amqplib');
 
 /** Every amqplib release from 0.10.0 up to the last 2.x. */
 export const SUPPORTED_VERSIONS = ['>=0.10.0 <3'];
@@ -45,9 +60,6 @@ export type Settlement = 'ack' | 'nack' | 'reject' | 'channel_closed' | 'timeout
 const CHANNEL_METHODS: (keyof ChannelPrototype)[] = ['publish', 'consume', 'get', 'ack', 'nack', 'reject', 'ackAll', 'nackAll'];
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 function positiveNumber(value: unknown): number | undefined {
   const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
@@ -128,8 +140,8 @@ interface UnsettledEntry {
   deadline: number;
 }
 
-/** Ends a consumer span with how its message was settled (and the handler's error, if any). Never throws. */
-function endSettled(scope: MessagingScope, settlement: Settlement, detail?: string, error?: unknown): void {
+/** Ends a consumer span with how its message was settled (and the handler's failure, if any). Never throws. */
+function endSettled(scope: MessagingScope, settlement: Settlement, detail?: string, failure?: { error: unknown }): void {
   try {
     const span = scope.span;
     if (span !== undefined && !scope.isEnded) {
@@ -140,7 +152,7 @@ function endSettled(scope: MessagingScope, settlement: Settlement, detail?: stri
       }
     }
   } finally {
-    scope.end(error);
+    scope.end(failure?.error, failure !== undefined);
   }
 }
 
@@ -259,14 +271,11 @@ export class UnsettledSpans {
   }
 }
 
-function configFromEnv(env: NodeJS.ProcessEnv): AmqplibInstrumentationConfig {
-  const config: AmqplibInstrumentationConfig = {};
-  const max = positiveNumber(env.THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS);
-  const timeout = positiveNumber(env.THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS);
-  if (max !== undefined) config.maxUnsettledSpans = Math.floor(max);
-  if (timeout !== undefined) config.unsettledTimeoutMs = timeout;
-  return config;
-}
+/** The options `THREADLINE_AMQPLIB_*` variables set (for apps started with `@threadline/register`); the config wins. */
+export const AMQPLIB_ENV_OPTIONS: EnvOptionTable<AmqplibInstrumentationConfig> = {
+  maxUnsettledSpans: { env: 'THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS', parse: envPositiveInteger },
+  unsettledTimeoutMs: { env: 'THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS', parse: envPositiveNumber },
+};
 
 /**
  * Keeps one trace across RabbitMQ for amqplib: publish and sendToQueue (Channel and
@@ -289,7 +298,12 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   private readonly inConfirmPublish = new WeakSet<object>();
 
   constructor(config: AmqplibInstrumentationConfig = {}) {
-    super(PACKAGE_NAME, PACKAGE_VERSION, { ...configFromEnv(process.env), ...config });
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  /** Also called by the constructor: options left undefined come from the environment. */
+  override setConfig(config: AmqplibInstrumentationConfig = {}): void {
+    super.setConfig(resolveEnvOptions(AMQPLIB_ENV_OPTIONS, config));
   }
 
   /** Open consumer spans waiting for ack, nack or reject. */
@@ -303,13 +317,13 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   }
 
   protected init() {
-    const file = (name: string, patch: (exports: any) => any, unpatch: (exports: any) => void) =>
+    const file = <T>(name: string, patch: (exports: T) => T, unpatch: (exports: T) => void) =>
       new InstrumentationNodeModuleFile(`amqplib/lib/${name}`, SUPPORTED_VERSIONS, patch, unpatch);
     return [
       new InstrumentationNodeModuleDefinition('amqplib', SUPPORTED_VERSIONS, undefined, undefined, [
-        file('connect.js', (exports) => this.patchConnect(exports), (exports) => this.unpatchConnect(exports)),
-        file('channel_model.js', (exports) => this.patchModel(exports, 'promise'), (exports) => this.unpatchModel(exports)),
-        file('callback_model.js', (exports) => this.patchModel(exports, 'callback'), (exports) => this.unpatchModel(exports)),
+        file<ConnectModule>('connect.js', (exports) => this.patchConnect(exports), (exports) => this.unpatchConnect(exports)),
+        file<ChannelModelModule>('channel_model.js', (exports) => this.patchModel(exports, 'promise'), (exports) => this.unpatchModel(exports)),
+        file<ChannelModelModule>('callback_model.js', (exports) => this.patchModel(exports, 'callback'), (exports) => this.unpatchModel(exports)),
       ]),
     ];
   }
@@ -416,9 +430,10 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   private wrapPublish(original: AnyFunction, confirm: boolean): AnyFunction {
     const inConfirmPublish = this.inConfirmPublish;
     const traced = (channel: AmqpChannel, args: unknown[]) => this.tracedPublish(channel, original, args, confirm);
-    return function publish(this: AmqpChannel, ...args: unknown[]) {
-      if (!confirm && inConfirmPublish.has(this)) return original.apply(this, args);
-      return traced(this, args);
+    return function publish(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
+      if (!confirm && inConfirmPublish.has(channel)) return original.apply(this, args);
+      return traced(channel, args);
     };
   }
 
@@ -447,17 +462,17 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     }
     const sending = scope;
     if (confirm) this.inConfirmPublish.add(channel);
-    let result: unknown;
     try {
-      result = sending.run(() => original.apply(channel, publishArgs));
-    } catch (error) {
-      sending.end(error);
-      throw error;
+      // With a confirm callback, the span ends when the broker confirms (unless publish throws).
+      return runSettled(
+        () => sending.run(() => original.apply(channel, publishArgs)),
+        (outcome) => {
+          if (outcome.failed || !endsOnConfirm) endScope(sending, outcome);
+        },
+      );
     } finally {
       if (confirm) this.inConfirmPublish.delete(channel);
     }
-    if (!endsOnConfirm) sending.end();
-    return result;
   }
 
   private publishAttributes(channel: AmqpChannel, exchange: unknown, routingKey: unknown, options: Record<string, unknown>): Attributes {
@@ -506,12 +521,13 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   private confirmCallback(scope: MessagingScope, userCallback: AnyFunction | undefined | null): AnyFunction {
     // The user's callback runs in the context publish was called in, not the (ended) send span.
     const callerContext = context.active();
-    return function confirmed(this: unknown, ...results: unknown[]) {
-      const [error] = results;
-      scope.end(error == null ? undefined : error);
-      if (typeof userCallback !== 'function') return undefined;
-      return context.with(callerContext, () => userCallback.apply(this, results));
-    };
+    const inCallerContext =
+      typeof userCallback === 'function'
+        ? function (this: unknown, ...results: unknown[]) {
+            return context.with(callerContext, () => userCallback.apply(this, results));
+          }
+        : undefined;
+    return settlingCallback(inCallerContext, (outcome) => endScope(scope, outcome));
   }
 
   // ---- consume and get ---------------------------------------------------------------------
@@ -519,10 +535,11 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   private wrapConsume(original: AnyFunction): AnyFunction {
     const traced = (channel: AmqpChannel, queue: unknown, handler: AnyFunction, options: unknown) =>
       this.tracedHandler(channel, queue, handler, noAck(options));
-    return function consume(this: AmqpChannel, ...args: unknown[]) {
+    return function consume(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
       const [queue, handler, options] = args;
       if (typeof handler !== 'function') return original.apply(this, args);
-      args[1] = traced(this, queue, handler as AnyFunction, options);
+      args[1] = traced(channel, queue, handler as AnyFunction, options);
       return original.apply(this, args);
     };
   }
@@ -575,37 +592,15 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
    * settles; otherwise a failure is recorded and the span waits for ack, nack, reject or close.
    */
   private runHandler(scope: MessagingScope, autoAck: boolean, handler: () => unknown): unknown {
-    const failed = (error: unknown) => {
-      if (autoAck) endSettled(scope, 'no_ack', undefined, error ?? new Error('handler rejected'));
-      else if (scope.span !== undefined && !scope.isEnded) recordSpanError(scope.span, error);
-    };
-    let result: unknown;
-    try {
-      result = scope.run(handler);
-    } catch (error) {
-      failed(error);
-      throw error;
-    }
-    if (isThenable(result)) {
-      try {
-        // Rethrowing keeps an unhandled rejection unhandled, as it was without instrumentation.
-        result.then(
-          () => {
-            if (autoAck) endSettled(scope, 'no_ack');
-          },
-          (error: unknown) => {
-            failed(error);
-            throw error;
-          },
-        );
-      } catch (error) {
-        this._diag.debug('handler returned a thenable that could not be observed', error);
-        if (autoAck) endSettled(scope, 'no_ack');
-      }
-    } else if (autoAck) {
-      endSettled(scope, 'no_ack');
-    }
-    return result;
+    return runSettled(
+      () => scope.run(handler),
+      (outcome) => {
+        if (autoAck) endSettled(scope, 'no_ack', undefined, outcome.failed ? { error: outcome.error } : undefined);
+        else if (outcome.failed && scope.span !== undefined && !scope.isEnded) recordSpanError(scope.span, outcome.error);
+      },
+      // amqplib drops what a consumer callback returns: a rejection nobody handles stays unhandled.
+      { observed: false },
+    );
   }
 
   private wrapPromiseGet(original: AnyFunction): AnyFunction {
@@ -616,11 +611,12 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       const scope = this.startProcess(channel, queue, message as unknown as AmqplibMessage, autoAck);
       if (scope !== undefined && autoAck) endSettled(scope, 'no_ack');
     };
-    return function get(this: AmqpChannel, ...args: unknown[]) {
+    return function get(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
       const result = original.apply(this, args);
       if (!isThenable(result)) return result;
       return result.then((message: unknown) => {
-        fetched(this, args[0], args[1], message);
+        fetched(channel, args[0], args[1], message);
         return message;
       });
     };
@@ -630,11 +626,12 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     const start = (channel: AmqpChannel, queue: unknown, message: AmqplibMessage, autoAck: boolean) =>
       this.startProcess(channel, queue, message, autoAck);
     const run = (scope: MessagingScope, autoAck: boolean, fn: () => unknown) => this.runHandler(scope, autoAck, fn);
-    return function get(this: AmqpChannel, ...args: unknown[]) {
+    return function get(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
       const [queue, options, callback] = args;
       if (typeof callback !== 'function') return original.apply(this, args);
       const autoAck = noAck(options);
-      const startFor = (message: AmqplibMessage) => start(this, queue, message, autoAck);
+      const startFor = (message: AmqplibMessage) => start(channel, queue, message, autoAck);
       args[2] = function received(this: unknown, ...results: unknown[]) {
         const [error, message] = results;
         if (error != null || !isObject(message)) return callback.apply(this, results);
@@ -661,9 +658,10 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
         this._diag.debug(`could not end the span of a settled message (${settlement})`, error);
       }
     };
-    return function settle(this: AmqpChannel, ...args: unknown[]) {
+    return function settle(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
       const result = original.apply(this, args);
-      settled(this, args);
+      settled(channel, args);
       return result;
     };
   }
@@ -677,9 +675,10 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
         this._diag.debug(`could not end the spans of ${settlement}All`, error);
       }
     };
-    return function settleAll(this: AmqpChannel, ...args: unknown[]) {
+    return function settleAll(this: unknown, ...args: unknown[]) {
+      const channel = this as AmqpChannel;
       const result = original.apply(this, args);
-      settled(this, args[0]);
+      settled(channel, args[0]);
       return result;
     };
   }

@@ -12,7 +12,7 @@ export interface AmqpChannel {
   once?: (event: string, listener: () => void) => unknown;
 }
 
-export type AnyFunction = (this: any, ...args: any[]) => any;
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 /** Channel prototype methods this package wraps. */
 export interface ChannelPrototype {

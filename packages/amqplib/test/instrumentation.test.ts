@@ -461,7 +461,7 @@ describe('bounded memory for unsettled messages', () => {
   test('a span tracked after the set emptied still times out (the idle timer is reused, not leaked)', async () => {
     const { Channel, instrumentation } = instrument({ unsettledTimeoutMs: 40 });
     const channel = new Channel();
-    void channel.consume('q', (msg: unknown) => channel.ack(msg));
+    void channel.consume('q', (msg: unknown) => channel.ack(msg as FakeMessage));
     channel.deliver('q', message('q', {}));
     expect(instrumentation.unsettledSpanCount).toBe(0);
     void channel.consume('q2', () => undefined);

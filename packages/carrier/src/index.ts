@@ -23,6 +23,12 @@ export {
 } from './core';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
+export { isThenable, runAndEnd, runSettled, settleWhen, settlingCallback, endScope } from './run';
+export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
+export { envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
+export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';
+export { packageInfo } from './package-info';
+export { WarnOnce } from './warn-once';
 export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
 export type {
   InstrumentationMode,

@@ -25,6 +25,7 @@ import {
 } from './semconv';
 import type { CarrierAdapter } from './adapters';
 import { extractContextFrom, injectPrepared, PreparedContext, type InjectOptions, type InjectOutcome } from './propagation';
+import { endScope, settleWhen, type SettleOptions } from './run';
 import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
@@ -87,12 +88,15 @@ export class MessagingScope {
     return context.with(this.context, fn);
   }
 
-  /** Ends the span once; later calls do nothing. An error marks the span failed. */
-  end(error?: unknown): void {
+  /**
+   * Ends the span once; later calls do nothing. `failed` (by default: an error was given) marks
+   * the span failed, so a throw of `undefined` can be recorded as the failure it is.
+   */
+  end(error?: unknown, failed: boolean = error !== undefined): void {
     if (this.ended) return;
     this.ended = true;
     if (this.span === undefined) return;
-    if (error !== undefined) recordSpanError(this.span, error);
+    if (failed) recordSpanError(this.span, error);
     this.span.end();
   }
 
@@ -101,31 +105,16 @@ export class MessagingScope {
   }
 
   /**
-   * Ends the span when `result` settles (a promise) or now (any other value). A promise is
-   * returned as a new promise that settles the same way, so a rejection nobody handles stays
-   * unhandled, as it would be without instrumentation. Without a span (propagation-only) the
-   * result itself is returned.
+   * Ends the span when `result` settles (a promise) or now (any other value), and returns
+   * `result` itself: the caller gets its own promise back. See `runAndEnd` in run.ts.
    */
-  endWith<R>(result: R): R {
-    // Propagation-only: nothing to end later, and the caller gets its own promise back.
+  endWith<R>(result: R, options?: SettleOptions): R {
+    // Propagation-only: nothing to end later, so no side chain.
     if (this.span === undefined) {
       this.ended = true;
       return result;
     }
-    if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
-      return (result as unknown as PromiseLike<unknown>).then(
-        (value) => {
-          this.end();
-          return value;
-        },
-        (error: unknown) => {
-          this.end(error ?? new Error('rejected'));
-          throw error;
-        },
-      ) as unknown as R;
-    }
-    this.end();
-    return result;
+    return settleWhen(result, (outcome) => endScope(this, outcome), options);
   }
 }
 

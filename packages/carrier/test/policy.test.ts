@@ -179,14 +179,15 @@ test('end is idempotent, records errors, and endWith follows a promise', async (
   expect(p.attributes['error.type']).toBe('RangeError');
 });
 
-test('endWith hands back a promise that rejects with the same error, so an ignored rejection stays unhandled', async () => {
+test('endWith hands back the caller\'s own promise and ends the span failed when it rejects', async () => {
   const scope = policy.startSend({ destination: 'lost' });
   const failure = new Error('nobody listens');
   const original = Promise.reject(failure);
   const returned = scope.endWith(original);
-  // The original now has a handler (ours); the caller's copy must still reject on its own.
-  expect(returned).not.toBe(original);
+  // Decided in #17: the caller gets its own promise back (unhandled-rejection cases: run.test.ts).
+  expect(returned).toBe(original);
   await expect(returned).rejects.toBe(failure);
+  await new Promise((resolve) => setImmediate(resolve));
   expect(exporter.getFinishedSpans().find((s) => s.name === 'send lost')?.attributes['error.type']).toBe('Error');
 });
 

@@ -12,7 +12,7 @@ import {
 } from '@opentelemetry/instrumentation';
 import { ATTR_ERROR_TYPE, ATTR_K8S_JOB_NAME, ATTR_K8S_JOB_UID, ATTR_K8S_NAMESPACE_NAME, ATTR_K8S_POD_NAME, ATTR_K8S_POD_UID } from '@opentelemetry/semantic-conventions';
 import { ATTR_PROCESS_EXECUTABLE_NAME, ATTR_PROCESS_EXIT_CODE, ATTR_PROCESS_PID } from '@threadline/carrier';
-import { envAdapter, injectContext, MessagingScope, recordSpanError } from '@threadline/carrier';
+import { endScope, envAdapter, injectContext, MessagingScope, recordSpanError, runSettled, type Outcome } from '@threadline/carrier';
 import { commandName, locateOptions, runName } from './child-process-args';
 import { holdsPropagationVariable, propagationEnvNames, RUN_NAME_ENV } from './env';
 import type { AnyFunction, ApiClass, ChildProcessExports, ClientNodeExports, CreateCall } from './internal-types';
@@ -40,9 +40,6 @@ function readVersion(): string {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 /** The API classes and methods patched, per kind. `…WithHttpInfo` exists only in 1.x. */
 const CREATE_METHODS: ReadonlyArray<{ className: keyof ClientNodeExports; kind: WorkloadKind; methods: string[] }> = [
@@ -174,16 +171,11 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
     } catch (error) {
       this._diag.debug(`could not carry context into the ${kind}; created without it`, error);
     }
-    let returned: unknown;
-    try {
-      // The client's own HTTP request (if instrumented) becomes a child of the create span.
-      returned = scope === undefined ? original.apply(receiver, callArgs) : context.with(scope.context, () => original.apply(receiver, callArgs));
-    } catch (error) {
-      scope?.end(error);
-      throw error;
-    }
-    if (scope !== undefined) this.endWhenSettled(kind, scope, returned);
-    return returned;
+    const send = () => original.apply(receiver, callArgs);
+    if (scope === undefined) return send();
+    const creating = scope;
+    // The client's own HTTP request (if instrumented) becomes a child of the create span.
+    return runSettled(() => creating.run(send), (outcome) => this.endCreate(kind, creating, outcome));
   }
 
   private startCreate(kind: WorkloadKind, call: CreateCall): MessagingScope {
@@ -221,38 +213,25 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
     return result.body === call.body ? undefined : call.withBody(result.body);
   }
 
-  private endWhenSettled(kind: WorkloadKind, scope: MessagingScope, returned: unknown): void {
-    if (!isThenable(returned)) {
+  /** Ends the create span: the created object's name and uid, or the API's HTTP status on failure. */
+  private endCreate(kind: WorkloadKind, scope: MessagingScope, outcome: Outcome): void {
+    const span = scope.span;
+    if (span !== undefined && !outcome.failed) {
+      const metadata = createdMetadata(outcome.value);
+      if (metadata !== undefined) {
+        if (typeof metadata.name === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_NAME : ATTR_K8S_POD_NAME, metadata.name);
+        if (typeof metadata.uid === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_UID : ATTR_K8S_POD_UID, metadata.uid);
+      }
+    }
+    if (span !== undefined && outcome.failed) {
+      recordSpanError(span, outcome.error);
+      // The API's HTTP status says more than the client's error class.
+      const status = failedStatus(outcome.error);
+      if (status !== undefined) span.setAttribute(ATTR_ERROR_TYPE, String(status));
       scope.end();
       return;
     }
-    try {
-      returned.then(
-        (result) => {
-          const span = scope.span;
-          const metadata = createdMetadata(result);
-          if (span !== undefined && metadata !== undefined) {
-            if (typeof metadata.name === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_NAME : ATTR_K8S_POD_NAME, metadata.name);
-            if (typeof metadata.uid === 'string') span.setAttribute(kind === 'Job' ? ATTR_K8S_JOB_UID : ATTR_K8S_POD_UID, metadata.uid);
-          }
-          scope.end();
-        },
-        (error: unknown) => {
-          const span = scope.span;
-          if (span !== undefined) {
-            recordSpanError(span, error ?? new Error('rejected'));
-            // The API's HTTP status says more than the client's error class.
-            const status = failedStatus(error);
-            if (status !== undefined) span.setAttribute(ATTR_ERROR_TYPE, String(status));
-          }
-          scope.end();
-        },
-      );
-    } catch (error) {
-      // A thenable whose then() throws: the caller still gets it as it is.
-      this._diag.debug('could not watch the create call for its end', error);
-      scope.end();
-    }
+    endScope(scope, outcome);
   }
 }
 

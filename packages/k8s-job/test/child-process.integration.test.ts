@@ -9,7 +9,7 @@ import {
   assertSingleTrace,
   findSpan,
   formatSpans,
-  REGISTER_ENTRY,
+  registerEntry,
   runFixture,
   startCollector,
   type CollectedSpan,
@@ -38,7 +38,7 @@ test('a chain of four processes (spawn, exec, fork) is one trace with the right 
   const result = await runFixture(join(__dirname, 'fixtures', 'chain.mjs'), {
     collector,
     serviceName: service,
-    env: { REGISTER_ENTRY },
+    env: { REGISTER_ENTRY: registerEntry() },
     timeoutMs: 50_000,
   });
   expect(result.code).toBe(0);

@@ -13,7 +13,7 @@ import {
   brokerAddresses,
   findSpan,
   formatSpans,
-  REGISTER_ENTRY,
+  registerEntry,
   runFixture,
   startCollector,
   type CollectedSpan,
@@ -25,7 +25,7 @@ jest.setTimeout(60_000);
 
 const FIXTURES = join(__dirname, 'fixtures');
 const PACKAGE_DIR = join(__dirname, '..');
-const REGISTER_URL = pathToFileURL(REGISTER_ENTRY).href;
+const REGISTER_URL = pathToFileURL(registerEntry()).href;
 const CLIENT_V0 = require.resolve('k8s-client-v0');
 const CLIENT_V2 = require.resolve('k8s-client-v2');
 // @kubernetes/client-node 2.x loads only on Node 22+ (its undici needs zlib's zstd).

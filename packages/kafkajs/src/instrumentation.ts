@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
@@ -11,14 +12,26 @@ import {
   ATTR_MESSAGING_MESSAGE_BODY_SIZE,
   MESSAGING_SYSTEM_VALUE_KAFKA,
 } from '@threadline/carrier';
-import { copyForInjection, kafkaHeadersAdapter, MessagingSpanPolicy, withExtractedContext, type MessagingScope } from '@threadline/carrier';
+import {
+  copyForInjection,
+  envOneOf,
+  envBoolean,
+  envPositiveInteger,
+  isThenable,
+  kafkaHeadersAdapter,
+  MessagingSpanPolicy,
+  packageInfo,
+  resolveEnvOptions,
+  runAndEnd,
+  withExtractedContext,
+  type EnvOptionTable,
+  type MessagingScope,
+} from '@threadline/carrier';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsEnvOptions, KafkaJsModule, LooseObject } from './internal-types';
+import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
 
-// Read at run time so the name and version can never drift from package.json.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/kafkajs');
 
 /** The kafkajs versions this instrumentation patches (the same range the README and tests state). */
 export const SUPPORTED_VERSIONS = ['>=1.11.0 <3'];
@@ -32,11 +45,6 @@ const HEADER_OVERHEAD = 10;
 
 const isObject = (value: unknown): value is LooseObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') &&
-  value !== null &&
-  typeof (value as { then?: unknown }).then === 'function';
 
 /** Headers a context can be added to: a plain object (not an array, string or byte buffer). */
 const isHeaderObject = (value: unknown): value is IHeaders => isObject(value) && !ArrayBuffer.isView(value);
@@ -98,17 +106,12 @@ function recordBytes(message: LooseObject, headers: LooseObject | undefined, exa
   return total;
 }
 
-/** `THREADLINE_KAFKAJS_*` variables; anything unset or unreadable is left to the defaults. */
-function optionsFromEnv(env: NodeJS.ProcessEnv): KafkaJsEnvOptions {
-  const options: KafkaJsEnvOptions = {};
-  const captureKey = env.THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY;
-  if (captureKey === 'true' || captureKey === 'false') options.captureMessageKey = captureKey === 'true';
-  const batchParent = env.THREADLINE_KAFKAJS_BATCH_PARENT;
-  if (batchParent === 'first' || batchParent === 'none') options.batchParent = batchParent;
-  const maxBytes = Number(env.THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES);
-  if (Number.isSafeInteger(maxBytes) && maxBytes > 0) options.maxMessageBytes = maxBytes;
-  return options;
-}
+/** The options `THREADLINE_KAFKAJS_*` variables set (for apps started with `@threadline/register`); the config wins. */
+export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> = {
+  captureMessageKey: { env: 'THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY', parse: envBoolean },
+  batchParent: { env: 'THREADLINE_KAFKAJS_BATCH_PARENT', parse: envOneOf('first', 'none') },
+  maxMessageBytes: { env: 'THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
+};
 
 /**
  * Runs `fn` inside the context carried by one consumed message's headers. Use it in `eachBatch`
@@ -126,17 +129,19 @@ export const withMessageContext = <R>(message: { headers?: IHeaders | null } | n
 export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumentationConfig> {
   private readonly clients = new WeakMap<object, KafkaClientInfo>();
   private readonly policy: MessagingSpanPolicy<KafkaJsHookMessage>;
-  /** Options read from the environment, for apps started with `@threadline/register`; the config wins. */
-  private readonly fromEnv: KafkaJsEnvOptions;
 
   constructor(config: KafkaJsInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
-    this.fromEnv = optionsFromEnv(process.env);
     this.policy = new MessagingSpanPolicy<KafkaJsHookMessage>({
       system: MESSAGING_SYSTEM_VALUE_KAFKA,
       getTracer: () => this.tracer,
       getConfig: () => this.getConfig(),
     });
+  }
+
+  /** Also called by the constructor: options left undefined come from the environment. */
+  override setConfig(config: KafkaJsInstrumentationConfig = {}): void {
+    super.setConfig(resolveEnvOptions(KAFKAJS_ENV_OPTIONS, config));
   }
 
   protected init() {
@@ -298,7 +303,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         scope?.end();
         return original.apply(thisArg, args);
       }
-      return runAndEnd([scope], scope, () => original.apply(thisArg, [call, ...args.slice(1)]));
+      return runAndEnd(scope, () => original.apply(thisArg, [call, ...args.slice(1)]));
     });
   }
 
@@ -332,7 +337,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         return original.apply(thisArg, args);
       }
       const all = [...scopes.values()];
-      return runAndEnd(all, all.length === 1 ? all[0] : undefined, () => original.apply(thisArg, [call, ...args.slice(1)]));
+      return runAndEnd(all, () => original.apply(thisArg, [call, ...args.slice(1)]), { runIn: all.length === 1 ? all[0] : null });
     });
   }
 
@@ -370,7 +375,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
    * message then goes exactly as given, so the broker accepts or rejects it as it would anyway.
    */
   private fitsWithContext(message: LooseObject, headers: IHeaders | undefined, withContext: LooseObject): boolean {
-    const configured = this.getConfig().maxMessageBytes ?? this.fromEnv.maxMessageBytes;
+    const configured = this.getConfig().maxMessageBytes;
     const limit = typeof configured === 'number' && configured > 0 ? configured : DEFAULT_MAX_MESSAGE_BYTES;
     const upperBound = recordBytes(message, withContext, false);
     if (upperBound === undefined || upperBound <= limit) return true;
@@ -415,7 +420,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     return forwarding((thisArg, args) => {
       const scope = this.isEnabled() ? this.startMessage(args[0], endpoint) : undefined;
       if (scope === undefined) return handler.apply(thisArg, args);
-      return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+      return runAndEnd(scope, () => handler.apply(thisArg, args));
     });
   }
 
@@ -423,7 +428,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     return forwarding((thisArg, args) => {
       const scope = this.isEnabled() ? this.startBatch(args[0], endpoint) : undefined;
       if (scope === undefined) return handler.apply(thisArg, args);
-      return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+      return runAndEnd(scope, () => handler.apply(thisArg, args));
     });
   }
 
@@ -469,7 +474,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         carriers,
         getter: kafkaHeadersAdapter,
         messages: perMessage,
-        parent: (config.batchParent ?? this.fromEnv.batchParent) === 'first' ? 'first' : 'none',
+        parent: config.batchParent === 'first' ? 'first' : 'none',
         attributes: this.consumerAttributes(endpoint, partition),
         message: { kind: 'batch', topic, partition, messages },
       });
@@ -493,7 +498,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (message.offset !== undefined && Number.isSafeInteger(offset)) attributes[ATTR_MESSAGING_KAFKA_OFFSET] = offset;
     if (message.value === null) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = true;
     else if (Buffer.isBuffer(message.value)) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = message.value.length;
-    const captureKey = this.getConfig().captureMessageKey ?? this.fromEnv.captureMessageKey;
+    const captureKey = this.getConfig().captureMessageKey;
     if (captureKey === true && message.key !== null && message.key !== undefined) {
       const key: unknown = message.key;
       if (typeof key === 'string') attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key;
@@ -508,33 +513,4 @@ function forwarding(handler: (thisArg: unknown, args: unknown[]) => unknown): An
   return function (this: unknown, ...args: unknown[]) {
     return handler(this, args);
   };
-}
-
-/**
- * Runs `call` (in `runIn`'s context when given) and ends every scope when its result settles:
- * with the error on a throw or rejection, which reaches the caller unchanged.
- */
-function runAndEnd(scopes: readonly MessagingScope[], runIn: MessagingScope | undefined, call: () => unknown): unknown {
-  // Propagation-only: no span to end, so no extra promise per message.
-  if (scopes.every((scope) => scope.span === undefined)) return runIn === undefined ? call() : runIn.run(call);
-  let result: unknown;
-  try {
-    result = runIn === undefined ? call() : runIn.run(call);
-  } catch (error) {
-    for (const scope of scopes) scope.end(error ?? new Error('thrown'));
-    throw error;
-  }
-  if (isThenable(result)) {
-    result.then(
-      () => {
-        for (const scope of scopes) scope.end();
-      },
-      (error: unknown) => {
-        for (const scope of scopes) scope.end(error ?? new Error('rejected'));
-      },
-    );
-  } else {
-    for (const scope of scopes) scope.end();
-  }
-  return result;
 }

@@ -1,8 +1,4 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { KafkaJsInstrumentationConfig } from './types';
-
-/** The options `THREADLINE_KAFKAJS_*` environment variables can set. */
-export type KafkaJsEnvOptions = Pick<KafkaJsInstrumentationConfig, 'captureMessageKey' | 'batchParent' | 'maxMessageBytes'>;
 
 /** What the instrumentation remembers about one `new Kafka(config)` client. */
 export interface KafkaClientInfo {
@@ -18,7 +14,7 @@ export interface KafkaEndpointInfo {
 }
 
 /** Loose shapes: the instrumentation must survive any input kafkajs itself would accept or reject. */
-export type AnyFunction = (this: unknown, ...args: any[]) => any;
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 export type LooseObject = Record<string | symbol, unknown>;
 
 /** kafkajs' exports object (CJS `module.exports`, or the ESM namespace from import-in-the-middle). */

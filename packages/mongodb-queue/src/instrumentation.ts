@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Attributes, TimeInput } from '@opentelemetry/api';
 import {
@@ -19,8 +18,15 @@ import {
   copyForInjection,
   DEFAULT_DOCUMENT_CONTEXT_FIELD,
   documentFieldAdapter,
+  envList,
+  isThenable,
   MessagingSpanPolicy,
+  packageInfo,
+  readEnvOptions,
+  runAndEnd,
+  WarnOnce,
   withExtractedContext,
+  type EnvOptionTable,
   type MessagingScope,
 } from '@threadline/carrier';
 import type {
@@ -42,28 +48,21 @@ export const COLLECTIONS_ENV = 'THREADLINE_MONGODB_QUEUE_COLLECTIONS';
 /** No `messaging.system` value exists for MongoDB in the semantic conventions; the DB one is reused. */
 export const MESSAGING_SYSTEM = 'mongodb';
 
-const PACKAGE_NAME = '@threadline/mongodb-queue';
-const PACKAGE_VERSION = readPackageVersion();
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/mongodb-queue');
+
+/**
+ * The option `THREADLINE_MONGODB_QUEUE_COLLECTIONS` sets. Unlike other packages' env options it is
+ * merged with (not overridden by) the configured `collections`, as the README states.
+ */
+export const MONGODB_QUEUE_ENV_OPTIONS: EnvOptionTable<{ collections: string[] }> = {
+  collections: { env: COLLECTIONS_ENV, parse: envList },
+};
 
 type Doc = Record<string, unknown>;
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 const hasOwn = (target: object, key: PropertyKey): boolean => Object.prototype.hasOwnProperty.call(target, key);
 const isDocument = (value: unknown): value is Doc => typeof value === 'object' && value !== null && !Array.isArray(value);
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') &&
-  value !== null &&
-  typeof (value as { then?: unknown }).then === 'function';
-
-function readPackageVersion(): string {
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
-    const version = isDocument(parsed) ? parsed.version : undefined;
-    return typeof version === 'string' ? version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 /**
  * A usable context field: a top-level key that cannot address `_id`, a sub-document or an
@@ -84,11 +83,7 @@ export function isValidContextField(field: unknown): field is string {
 
 /** `a.b, c.d` → `['a.b', 'c.d']`; blanks dropped. */
 export function parseCollectionsEnv(raw: string | undefined): string[] {
-  if (typeof raw !== 'string') return [];
-  return raw
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry.length > 0);
+  return typeof raw === 'string' ? (envList(raw) ?? []) : [];
 }
 
 function isObjectId(value: unknown): value is { toHexString(): string } {
@@ -168,18 +163,6 @@ function registerRunner(document: unknown, runner: DocumentRunner): void {
   if (typeof document === 'object' && document !== null) documentRunners.set(document, runner);
 }
 
-/** Runs `fn` in the scope and ends the scope when `fn` returns or its promise settles. */
-function runToEnd<R>(scope: MessagingScope, fn: () => R): R {
-  let result: R;
-  try {
-    result = scope.run(fn);
-  } catch (error) {
-    scope.end(error);
-    throw error;
-  }
-  return scope.endWith(result);
-}
-
 /**
  * The first `withDocumentContext` call for a delivered document takes over the span: it then ends
  * when that call's function settles. Otherwise the span ends at the end of the event-loop turn.
@@ -188,7 +171,7 @@ function runPending<R>(pending: PendingDelivery, fn: () => R): R {
   if (pending.timer !== undefined && !pending.scope.isEnded) {
     clearImmediate(pending.timer);
     pending.timer = undefined;
-    return runToEnd(pending.scope, fn);
+    return runAndEnd(pending.scope, fn);
   }
   return pending.scope.run(fn);
 }
@@ -278,7 +261,8 @@ function collectionPrototype(moduleExports: unknown): Record<string, unknown> | 
  * change streams on it extract that context.
  */
 export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueInstrumentationConfig> {
-  private readonly envCollections: string[];
+  // `declare`: set by setConfig during the base constructor; a field initializer would reset it.
+  declare private envCollections: string[];
   private readonly policy: MessagingSpanPolicy<MongoQueueMessage>;
   /** Per collection object: its queue target, or null when not opted in. Reset by setConfig. */
   private targets = new WeakMap<object, QueueTarget | null>();
@@ -286,14 +270,13 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
   private nestedWriteDepth = 0;
   /** > 0 while findOne creates its own find cursor, so a claim is not also a cursor read. */
   private nestedFindDepth = 0;
-  private warnedConfig = new Set<string>();
+  private readonly warnings = new WarnOnce(this._diag);
   /** Per Collection.prototype, the BSON sizer of the same driver copy. */
   private sizers = new WeakMap<object, ObjectSizer>();
   private lastBsonSizer: ObjectSizer | undefined;
 
   constructor(config: MongoQueueInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
-    this.envCollections = parseCollectionsEnv(process.env[COLLECTIONS_ENV]);
     this.policy = new MessagingSpanPolicy<MongoQueueMessage>({
       system: MESSAGING_SYSTEM,
       getTracer: () => this.tracer,
@@ -301,12 +284,14 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     });
   }
 
+  /** Also called by the constructor. */
   override setConfig(config: MongoQueueInstrumentationConfig = {}): void {
     super.setConfig(config);
+    this.envCollections = readEnvOptions(MONGODB_QUEUE_ENV_OPTIONS).collections ?? [];
     // The opt-in may have changed; collections are resolved again on their next call, and a
     // problem in the new config is reported again.
     this.targets = new WeakMap();
-    this.warnedConfig = new Set();
+    this.warnings?.reset();
   }
 
   protected init(): InstrumentationNodeModuleDefinition {
@@ -376,14 +361,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     const field = this.getConfig().contextField;
     if (field === undefined) return DEFAULT_DOCUMENT_CONTEXT_FIELD;
     if (isValidContextField(field)) return field;
-    this.warnOnce(`contextField ${JSON.stringify(field)} is not a usable top-level field name; using '${DEFAULT_DOCUMENT_CONTEXT_FIELD}'`);
+    this.warnings.warn(`contextField ${JSON.stringify(field)} is not a usable top-level field name; using '${DEFAULT_DOCUMENT_CONTEXT_FIELD}'`);
     return DEFAULT_DOCUMENT_CONTEXT_FIELD;
-  }
-
-  private warnOnce(message: string): void {
-    if (this.warnedConfig.has(message)) return;
-    this.warnedConfig.add(message);
-    this._diag.warn(message);
   }
 
   private matches(matcher: CollectionMatcher, namespace: string, database: string): boolean {
@@ -406,13 +385,13 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       );
       return chosen;
     }
-    this.warnOnce('an entry of collections is neither a string, a RegExp nor a function; it is ignored');
+    this.warnings.warn('an entry of collections is neither a string, a RegExp nor a function; it is ignored');
     return false;
   }
 
   private isOptedIn(namespace: string, database: string): boolean {
     const configured = this.getConfig().collections ?? [];
-    if (!Array.isArray(configured)) this.warnOnce('collections must be an array; only the environment opt-in is used');
+    if (!Array.isArray(configured)) this.warnings.warn('collections must be an array; only the environment opt-in is used');
     const matchers: readonly CollectionMatcher[] = Array.isArray(configured) ? configured : [];
     return (
       matchers.some((matcher) => this.matches(matcher, namespace, database)) ||
@@ -489,21 +468,17 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
   }
 
   private runSend(scope: MessagingScope, call: () => unknown, afterCall?: () => void): unknown {
-    let result: unknown;
-    try {
-      result = scope.run(call);
-    } catch (error) {
-      scope.end(error);
-      throw error;
-    }
-    if (afterCall !== undefined && scope.span !== undefined) {
-      try {
-        afterCall();
-      } catch (error) {
-        this._diag.debug('could not describe the send span', error);
+    return runAndEnd(scope, () => {
+      const result = call();
+      if (afterCall !== undefined && scope.span !== undefined) {
+        try {
+          afterCall();
+        } catch (error) {
+          this._diag.debug('could not describe the send span', error);
+        }
       }
-    }
-    return scope.endWith(result);
+      return result;
+    });
   }
 
   private wrapInsertOne(original: AnyFunction, sizerOf: () => ObjectSizer | undefined): AnyFunction {
@@ -736,7 +711,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         this._diag.debug('no consumer span for this document', error);
         return fn();
       }
-      return runToEnd(scope, fn);
+      return runAndEnd(scope, fn);
     });
     return handed;
   }
@@ -911,7 +886,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       this._diag.debug('change event emitted without a consumer span', error);
       return emit.apply(stream, args);
     }
-    return runToEnd(scope, () => emit.apply(stream, handedArgs));
+    return runAndEnd(scope, () => emit.apply(stream, handedArgs));
   }
 
   private instrumentChangeStream(changeStream: unknown, target: QueueTarget): void {

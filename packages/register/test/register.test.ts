@@ -159,8 +159,8 @@ test('an unknown instrumentation name is reported at the default log level, once
 });
 
 test('--import and --require together start once', async () => {
-  const { REGISTER_ENTRY } = await import('@threadline/testing');
-  const result = await runFixture(fixture('plain.cjs'), { loader: 'import', args: [], env: { NODE_OPTIONS: `--require ${REGISTER_ENTRY}`, OTEL_TRACES_EXPORTER: 'console' } });
+  const { registerEntry } = await import('@threadline/testing');
+  const result = await runFixture(fixture('plain.cjs'), { loader: 'import', args: [], env: { NODE_OPTIONS: `--require ${registerEntry()}`, OTEL_TRACES_EXPORTER: 'console' } });
   expect(result.code).toBe(0);
   expect(result.stderr).toBe('');
 });

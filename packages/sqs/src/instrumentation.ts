@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { context, createContextKey, type Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
@@ -5,11 +6,21 @@ import {
   ATTR_AWS_SQS_QUEUE_URL,
   ATTR_MESSAGING_MESSAGE_ID,
   copyForInjection,
+  envBoolean,
+  envOneOf,
   MESSAGING_SYSTEM_VALUE_AWS_SQS,
   MessagingSpanPolicy,
+  packageInfo,
   propagationFields,
+  resolveEnvOptions,
+  endScope,
+  runAndEnd,
+  runSettled,
+  settlingCallback,
   sqsAttributesAdapter,
   SQS_MAX_MESSAGE_ATTRIBUTES,
+  type EnvOptionTable,
+  type Outcome,
   type MessagingScope,
 } from '@threadline/carrier';
 import type {
@@ -26,9 +37,7 @@ import type {
 import { isObject, messageCarrier, messageCarrierGetter, queueInfo, unbracketed, withContextFields } from './sqs-message';
 import type { AttributeBudgetPolicy, SqsHookMessage, SqsInstrumentationConfig, SqsReceivedMessage } from './types';
 
-// Read at run time so the name and version can never drift from package.json.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
+const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/sqs');
 
 /**
  * The `@aws-sdk/client-sqs` versions patched: 3.447.0 is the first release that speaks the SQS
@@ -46,13 +55,6 @@ const COMMAND_CLASSES: ReadonlyMap<string, SqsOperation> = new Map([
 
 /** Set while sqs-consumer polls: it makes a `process` span per message itself, around the handler. */
 const CONSUMER_RECEIVE = createContextKey('@threadline/sqs sqs-consumer receive');
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') &&
-  value !== null &&
-  typeof (value as { then?: unknown }).then === 'function';
-
-const failed = (error: unknown): boolean => error !== undefined && error !== null;
 
 /** Which instrumented command `command` is, by class name (several SDK copies may be loaded). */
 function operationOf(command: unknown): SqsOperation | undefined {
@@ -105,15 +107,11 @@ function queueAttributes(queue: QueueInfo): Attributes {
   return attributes;
 }
 
-/** `THREADLINE_SQS_*` variables; anything unset or unreadable is left to the defaults. */
-function optionsFromEnv(env: NodeJS.ProcessEnv): Pick<SqsInstrumentationConfig, 'attributeBudgetPolicy' | 'snsEnvelope'> {
-  const options: Pick<SqsInstrumentationConfig, 'attributeBudgetPolicy' | 'snsEnvelope'> = {};
-  const budget = env.THREADLINE_SQS_ATTRIBUTE_BUDGET;
-  if (budget === 'all-or-none' || budget === 'traceparent-only') options.attributeBudgetPolicy = budget;
-  const envelope = env.THREADLINE_SQS_SNS_ENVELOPE;
-  if (envelope === 'true' || envelope === 'false') options.snsEnvelope = envelope === 'true';
-  return options;
-}
+/** The options `THREADLINE_SQS_*` variables set (for apps started with `@threadline/register`); the config wins. */
+export const SQS_ENV_OPTIONS: EnvOptionTable<SqsInstrumentationConfig> = {
+  attributeBudgetPolicy: { env: 'THREADLINE_SQS_ATTRIBUTE_BUDGET', parse: envOneOf('all-or-none', 'traceparent-only') },
+  snsEnvelope: { env: 'THREADLINE_SQS_SNS_ENVELOPE', parse: envBoolean },
+};
 
 /**
  * OpenTelemetry instrumentation for `@aws-sdk/client-sqs` v3 (and `sqs-consumer`): every sent
@@ -122,19 +120,21 @@ function optionsFromEnv(env: NodeJS.ProcessEnv): Pick<SqsInstrumentationConfig, 
  */
 export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationConfig> {
   private readonly policy: MessagingSpanPolicy<SqsHookMessage>;
-  /** Options read from the environment, for apps started with `@threadline/register`; the config wins. */
-  private readonly fromEnv: Pick<SqsInstrumentationConfig, 'attributeBudgetPolicy' | 'snsEnvelope'>;
   /** A client's custom endpoint, once resolved: the server its requests really go to. */
   private readonly endpoints = new WeakMap<object, Attributes | Promise<void>>();
 
   constructor(config: SqsInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
-    this.fromEnv = optionsFromEnv(process.env);
     this.policy = new MessagingSpanPolicy<SqsHookMessage>({
       system: MESSAGING_SYSTEM_VALUE_AWS_SQS,
       getTracer: () => this.tracer,
       getConfig: () => this.getConfig(),
     });
+  }
+
+  /** Also called by the constructor: options left undefined come from the environment. */
+  override setConfig(config: SqsInstrumentationConfig = {}): void {
+    super.setConfig(resolveEnvOptions(SQS_ENV_OPTIONS, config));
   }
 
   protected init() {
@@ -155,11 +155,11 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
   }
 
   private get budgetPolicy(): AttributeBudgetPolicy {
-    return this.getConfig().attributeBudgetPolicy ?? this.fromEnv.attributeBudgetPolicy ?? 'all-or-none';
+    return this.getConfig().attributeBudgetPolicy ?? 'all-or-none';
   }
 
   private get snsEnvelope(): boolean {
-    return this.getConfig().snsEnvelope ?? this.fromEnv.snsEnvelope ?? false;
+    return this.getConfig().snsEnvelope ?? false;
   }
 
   // --- module patching ---------------------------------------------------------------------
@@ -239,31 +239,16 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     const callArgs = [active.command, ...args.slice(1)];
     // send(command, callback) or send(command, options, callback).
     const callbackIndex = typeof callArgs[1] === 'function' ? 1 : typeof callArgs[2] === 'function' ? 2 : -1;
-    if (callbackIndex !== -1) {
-      const callback = callArgs[callbackIndex] as AnyFunction;
-      callArgs[callbackIndex] = function (this: unknown, error: unknown, output: unknown, ...rest: unknown[]) {
-        active.settle(error, output);
-        return callback.call(this, error, output, ...rest);
-      };
-    }
-    let result: unknown;
+    const run = () => active.run(() => original.apply(client, callArgs));
+    if (callbackIndex === -1) return runSettled(run, (outcome) => active.settle(outcome));
+    // The callback settles the call; a throw before it is called does too.
+    callArgs[callbackIndex] = settlingCallback(callArgs[callbackIndex], (outcome) => active.settle(outcome));
     try {
-      result = active.run(() => original.apply(client, callArgs));
+      return run();
     } catch (error) {
-      active.settle(error ?? new Error(`${operation} threw`), undefined);
+      active.settle({ failed: true, error });
       throw error;
     }
-    if (callbackIndex !== -1 || !isThenable(result)) return result;
-    return result.then(
-      (output) => {
-        active.settle(undefined, output);
-        return output;
-      },
-      (error: unknown) => {
-        active.settle(error ?? new Error(`${operation} rejected`), undefined);
-        throw error;
-      },
-    );
   }
 
   private planSend(operation: 'SendMessage' | 'SendMessageBatch', client: unknown, command: unknown): CallPlan | undefined {
@@ -307,18 +292,19 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     return {
       command: sent,
       run: (fn) => scope.run(fn),
-      settle: (error, output) => {
+      settle: (outcome) => {
         try {
           if (scope.span !== undefined) {
             if (endpoint === undefined) scope.span.setAttributes(this.customEndpoint(client) ?? {});
-            if (!failed(error) && operation === 'SendMessage' && isObject(output) && typeof output.MessageId === 'string') {
+            const output = outcome.failed ? undefined : outcome.value;
+            if (operation === 'SendMessage' && isObject(output) && typeof output.MessageId === 'string') {
               scope.span.setAttribute(ATTR_MESSAGING_MESSAGE_ID, output.MessageId);
             }
           }
         } catch (attributeError) {
           this._diag.debug('could not record the send result', attributeError);
         }
-        scope.end(failed(error) ? error : undefined);
+        endScope(scope, outcome);
       },
     };
   }
@@ -358,9 +344,9 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     return {
       command: names === undefined ? command : commandWithInput(command as object, { ...input, MessageAttributeNames: names }),
       run: (fn) => fn(),
-      settle: (error, output) => {
+      settle: (outcome) => {
         try {
-          this.recordReceive(client, queue, error, output, byConsumer, startTime);
+          this.recordReceive(client, queue, outcome, byConsumer, startTime);
         } catch (recordError) {
           this._diag.debug('could not record the receive', recordError);
         }
@@ -373,13 +359,14 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
    * span with a link per message, covering the call. Both are made when the response arrives: the
    * caller's own work happens after `send` returns (see withMessageContext).
    */
-  private recordReceive(client: unknown, queue: QueueInfo, error: unknown, output: unknown, byConsumer: boolean, startTime: number): void {
+  private recordReceive(client: unknown, queue: QueueInfo, outcome: Outcome, byConsumer: boolean, startTime: number): void {
     const attributes = { ...queueAttributes(queue), ...this.customEndpoint(client) };
-    if (failed(error)) {
+    if (outcome.failed) {
       const scope = this.policy.startBatch({ destination: queue.name, operation: 'receive', carriers: [], getter: messageCarrierGetter, attributes, startTime });
-      scope.end(error);
+      endScope(scope, outcome);
       return;
     }
+    const output = outcome.value;
     const received = isObject(output) && Array.isArray(output.Messages) ? output.Messages : [];
     const messages = received.filter(isObject) as SqsReceivedMessage[];
     // Empty polls make no span; sqs-consumer makes the spans around its handlers instead.
@@ -469,7 +456,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     return function executeHandler(this: unknown, message: unknown, ...rest: unknown[]) {
       const scope = startProcess(this as SqsConsumerLike | undefined, message);
       if (scope === undefined) return original.call(this, message, ...rest);
-      return runInScope(scope, () => original.call(this, message, ...rest));
+      return runAndEnd(scope, () => original.call(this, message, ...rest));
     };
   }
 
@@ -497,19 +484,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     return function executeBatchHandler(this: unknown, messages: unknown, ...rest: unknown[]) {
       const scope = startBatch(this as SqsConsumerLike | undefined, messages);
       if (scope === undefined) return original.call(this, messages, ...rest);
-      return runInScope(scope, () => original.call(this, messages, ...rest));
+      return runAndEnd(scope, () => original.call(this, messages, ...rest));
     };
   }
-}
-
-/** Runs `fn` in the scope and ends the scope when its promise settles (or now). Errors pass through. */
-function runInScope(scope: MessagingScope, fn: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = scope.run(fn);
-  } catch (error) {
-    scope.end(error ?? new Error('handler threw'));
-    throw error;
-  }
-  return scope.endWith(result);
 }

@@ -1,8 +1,9 @@
+import type { Outcome } from '@threadline/carrier';
 /** Loose shapes: the instrumentation must survive any input the SDK itself would accept or reject. */
-export type AnyFunction = (this: unknown, ...args: any[]) => any;
+export type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 export type LooseObject = Record<string | symbol, unknown>;
 /** A class as exported by the patched module. */
-export type LooseClass = (new (...args: any[]) => unknown) & { prototype: LooseObject };
+export type LooseClass = (new (...args: never[]) => unknown) & { prototype: LooseObject };
 
 /** The SQS commands threadline instruments. */
 export type SqsOperation = 'SendMessage' | 'SendMessageBatch' | 'ReceiveMessage';
@@ -47,6 +48,6 @@ export interface QueueInfo {
 export interface CallPlan {
   command: unknown;
   run<R>(fn: () => R): R;
-  /** Never throws. */
-  settle(error: unknown, output: unknown): void;
+  /** Called once when the call ends. Never throws. */
+  settle(outcome: Outcome): void;
 }

@@ -7,6 +7,8 @@ import {
   SendMessageCommand,
   SQS,
   SQSClient,
+  type SendMessageBatchCommandInput,
+  type SendMessageCommandInput,
 } from '@aws-sdk/client-sqs';
 import { deepFreeze, setupInMemoryOtel, TRACEPARENT_PATTERN, VALID_TRACE_ID, VALID_TRACEPARENT } from '@threadline/testing';
 import { SqsInstrumentation, SUPPORTED_VERSIONS, type SqsInstrumentationConfig } from '../src';
@@ -50,6 +52,9 @@ function fakeSend(answer: () => unknown = () => Promise.resolve({})) {
   return { send, calls };
 }
 
+// Inputs that are incomplete or wrong on purpose: the SDK's types would reject them.
+const sendMessage = (input: object) => new SendMessageCommand(input as SendMessageCommandInput);
+const sendBatch = (input: object) => new SendMessageBatchCommand(input as SendMessageBatchCommandInput);
 const attr = (value: string) => ({ DataType: 'String', StringValue: value });
 const message = (id: string, attributes?: Record<string, unknown>, body = `body ${id}`) => ({ MessageId: id, ReceiptHandle: `rh-${id}`, Body: body, MessageAttributes: attributes });
 const spans = () => exporter.getFinishedSpans();
@@ -106,7 +111,7 @@ describe('send', () => {
     const { send, calls } = fakeSend(() => Promise.resolve({ MessageId: 'm-1' }));
     const wrapped = instrument().wrapSend(send);
     const input = deepFreeze({ QueueUrl: QUEUE_URL, MessageBody: 'payload', MessageAttributes: { color: attr('blue') } });
-    const command = new SendMessageCommand(input);
+    const command = sendMessage(input);
     const before = JSON.stringify(input);
     const parent = tracer.startSpan('checkout');
     const output = await context.with(trace.setSpan(ROOT_CONTEXT, parent), () => wrapped.call({}, command));
@@ -152,7 +157,7 @@ describe('send', () => {
         { Id: 'c', MessageBody: 'three', MessageAttributes: { traceparent: attr(VALID_TRACEPARENT) } },
       ],
     });
-    await wrapped.call({}, new SendMessageBatchCommand(input));
+    await wrapped.call({}, sendBatch(input));
     const span = spans()[0];
     expect(span.name).toBe('send orders');
     expect(span.attributes['messaging.batch.message_count']).toBe(3);
@@ -170,7 +175,7 @@ describe('send', () => {
     const attributes: Record<string, unknown> = {};
     for (let index = 0; index < 10; index++) attributes[`a${index}`] = attr(String(index));
     const input = deepFreeze({ QueueUrl: QUEUE_URL, MessageBody: 'x', MessageAttributes: attributes });
-    await instrument().wrapSend(send).call({}, new SendMessageCommand(input));
+    await instrument().wrapSend(send).call({}, sendMessage(input));
     expect(calls[0].command.input).toEqual(input);
     expect(spans()).toHaveLength(1);
     expect(logs.some((log) => log.level === 'warn' && /none is injected/.test(log.message))).toBe(true);
@@ -185,7 +190,7 @@ describe('send', () => {
     for (let index = 0; index < 9; index++) attributes[`a${index}`] = attr(String(index));
     const withBaggage = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage({ tenant: { value: 'acme' } }));
     await context.with(withBaggage, () =>
-      instrument({ attributeBudgetPolicy: policy }).wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL, MessageBody: 'x', MessageAttributes: attributes })),
+      instrument({ attributeBudgetPolicy: policy }).wrapSend(send).call({}, sendMessage({ QueueUrl: QUEUE_URL, MessageBody: 'x', MessageAttributes: attributes })),
     );
     expect(Object.keys(calls[0].command.input.MessageAttributes).sort()).toEqual([...expected].sort());
     expect(logs.filter((log) => log.level === 'warn')).toHaveLength(1);
@@ -200,8 +205,8 @@ describe('send', () => {
       const fromEnv = fakeSend();
       const explicit = fakeSend();
       await context.with(withBaggage, async () => {
-        await instrument().wrapSend(fromEnv.send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL, MessageAttributes: attributes }));
-        await instrument({ attributeBudgetPolicy: 'all-or-none' }).wrapSend(explicit.send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL, MessageAttributes: attributes }));
+        await instrument().wrapSend(fromEnv.send).call({}, sendMessage({ QueueUrl: QUEUE_URL, MessageAttributes: attributes }));
+        await instrument({ attributeBudgetPolicy: 'all-or-none' }).wrapSend(explicit.send).call({}, sendMessage({ QueueUrl: QUEUE_URL, MessageAttributes: attributes }));
       });
       expect(fromEnv.calls[0].command.input.MessageAttributes).toHaveProperty('traceparent');
       expect(explicit.calls[0].command.input.MessageAttributes).not.toHaveProperty('traceparent');
@@ -220,7 +225,7 @@ describe('send', () => {
     Object.freeze(attributes.traceparent);
     Object.freeze(attributes.tracestate);
     const input = Object.freeze({ QueueUrl: QUEUE_URL, MessageAttributes: Object.freeze(attributes) });
-    await instrument().wrapSend(send).call({}, new SendMessageCommand(input));
+    await instrument().wrapSend(send).call({}, sendMessage(input));
     expect(calls[0].command.input.MessageAttributes).toEqual(attributes);
   });
 
@@ -228,7 +233,7 @@ describe('send', () => {
     const { send, calls } = fakeSend();
     // Suppressed tracing and no active span: the propagator writes nothing.
     const wrapped = instrument({ mode: 'propagation-only' }).wrapSend(send);
-    await context.with(ROOT_CONTEXT, () => wrapped.call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL, MessageBody: 'x' })));
+    await context.with(ROOT_CONTEXT, () => wrapped.call({}, sendMessage({ QueueUrl: QUEUE_URL, MessageBody: 'x' })));
     expect(calls[0].command.input).toEqual({ QueueUrl: QUEUE_URL, MessageBody: 'x' });
   });
 
@@ -236,7 +241,7 @@ describe('send', () => {
     const { send, calls } = fakeSend();
     const parent = tracer.startSpan('checkout');
     await context.with(trace.setSpan(ROOT_CONTEXT, parent), () =>
-      instrument({ mode: 'propagation-only' }).wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL })),
+      instrument({ mode: 'propagation-only' }).wrapSend(send).call({}, sendMessage({ QueueUrl: QUEUE_URL })),
     );
     parent.end();
     expect(spans().map((s) => s.name)).toEqual(['checkout']);
@@ -249,7 +254,7 @@ describe('send', () => {
     }
     const failure = new QueueDoesNotExist('no such queue');
     const { send } = fakeSend(() => Promise.reject(failure));
-    await expect(instrument().wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL }))).rejects.toBe(failure);
+    await expect(instrument().wrapSend(send).call({}, sendMessage({ QueueUrl: QUEUE_URL }))).rejects.toBe(failure);
     const span = spans()[0];
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
     expect(span.attributes['error.type']).toBe('QueueDoesNotExist');
@@ -260,7 +265,7 @@ describe('send', () => {
     const { send } = fakeSend(() => {
       throw failure;
     });
-    expect(() => instrument().wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL }))).toThrow(failure);
+    expect(() => instrument().wrapSend(send).call({}, sendMessage({ QueueUrl: QUEUE_URL }))).toThrow(failure);
     expect(spans()[0].status.code).toBe(SpanStatusCode.ERROR);
   });
 
@@ -273,7 +278,7 @@ describe('send', () => {
       setImmediate(() => callback(null, { MessageId: 'cb-1' }));
     };
     const output = await new Promise((resolve, reject) =>
-      instrument().wrapSend(callbackSend).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL }), {}, (error: unknown, data: unknown) =>
+      instrument().wrapSend(callbackSend).call({}, sendMessage({ QueueUrl: QUEUE_URL }), {}, (error: unknown, data: unknown) =>
         error ? reject(error) : resolve(data),
       ),
     );
@@ -295,9 +300,9 @@ describe('send', () => {
     const list = new ListQueuesCommand({});
     await wrapped.call({}, list);
     await wrapped.call({}, 'not a command');
-    const odd = Object.assign(new SendMessageCommand({}), { input: 'not an object' });
+    const odd = Object.assign(sendMessage({}), { input: 'not an object' });
     await wrapped.call({}, odd);
-    const garbageAttributes = new SendMessageCommand({ QueueUrl: QUEUE_URL, MessageAttributes: 'nope' as never });
+    const garbageAttributes = sendMessage({ QueueUrl: QUEUE_URL, MessageAttributes: 'nope' as never });
     await wrapped.call({}, garbageAttributes);
     expect(calls[0].command).toBe(list);
     expect(calls[1].command).toBe('not a command');
@@ -309,7 +314,7 @@ describe('send', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const oldest = require('client-sqs-oldest') as typeof import('@aws-sdk/client-sqs');
     const { send, calls } = fakeSend();
-    await instrument().wrapSend(send).call({}, new oldest.SendMessageCommand({ QueueUrl: QUEUE_URL }));
+    await instrument().wrapSend(send).call({}, new oldest.SendMessageCommand({ QueueUrl: QUEUE_URL } as SendMessageCommandInput));
     expect(calls[0].command).toBeInstanceOf(oldest.SendMessageCommand);
     expect(calls[0].command.input.MessageAttributes).toHaveProperty('traceparent');
   });
@@ -318,15 +323,15 @@ describe('send', () => {
     const client = new SQSClient({ endpoint: 'http://127.0.0.1:9324', region: 'elasticmq', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const { send } = fakeSend(() => new Promise((resolve) => setTimeout(() => resolve({}), 5)));
     const wrapped = instrument().wrapSend(send);
-    await wrapped.call(client, new SendMessageCommand({ QueueUrl: 'http://localhost:9324/000000000000/local' }));
-    await wrapped.call(client, new SendMessageCommand({ QueueUrl: 'http://localhost:9324/000000000000/local' }));
+    await wrapped.call(client, sendMessage({ QueueUrl: 'http://localhost:9324/000000000000/local' }));
+    await wrapped.call(client, sendMessage({ QueueUrl: 'http://localhost:9324/000000000000/local' }));
     for (const span of spans()) expect(span.attributes).toMatchObject({ 'server.address': '127.0.0.1', 'server.port': 9324 });
     client.destroy();
   });
 
   test('credentials and query in a queue URL never reach a span', async () => {
     const { send } = fakeSend();
-    await instrument().wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: 'https://user:secret@sqs.example.com/1/q?token=abc' }));
+    await instrument().wrapSend(send).call({}, sendMessage({ QueueUrl: 'https://user:secret@sqs.example.com/1/q?token=abc' }));
     const span = spans()[0];
     expect(span.attributes['aws.sqs.queue.url']).toBe('https://sqs.example.com/1/q');
     expect(JSON.stringify(span.attributes)).not.toMatch(/secret|token/);
@@ -552,7 +557,7 @@ describe('sqs-consumer', () => {
 describe('context attribute values', () => {
   test('a producer`s traceparent has the W3C shape', async () => {
     const { send, calls } = fakeSend();
-    await instrument().wrapSend(send).call({}, new SendMessageCommand({ QueueUrl: QUEUE_URL }));
+    await instrument().wrapSend(send).call({}, sendMessage({ QueueUrl: QUEUE_URL }));
     expect(calls[0].command.input.MessageAttributes.traceparent).toEqual({ DataType: 'String', StringValue: expect.stringMatching(TRACEPARENT_PATTERN) });
   });
 });

@@ -1,11 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SpanCollector } from './collector';
 
-/** The register hook as built in this repository. */
-export const REGISTER_ENTRY = resolve(__dirname, '../../register/dist/index.js');
+/**
+ * The register hook's entry file as the package in `fromDir` resolves it. This package does not
+ * depend on @threadline/register (that would be a cycle): a package whose tests run fixtures
+ * under the hook declares it as a devDependency, and turbo builds it first.
+ */
+export function registerEntry(fromDir: string = process.cwd()): string {
+  try {
+    return createRequire(join(fromDir, 'package.json')).resolve('@threadline/register');
+  } catch {
+    throw new Error(`@threadline/register is not resolvable from ${fromDir}: declare it as a devDependency and build it (pnpm build)`);
+  }
+}
 
 export interface FixtureOptions {
   /** Where the fixture's spans go. Without one, the fixture exports nothing. */
@@ -37,10 +48,9 @@ function packageDir(file: string): string {
 
 function buildCommand(file: string, options: FixtureOptions): { args: string[]; env: NodeJS.ProcessEnv; cwd: string } {
   const loader = options.loader ?? 'import';
-  if (loader !== 'none' && !existsSync(REGISTER_ENTRY)) {
-    throw new Error(`${REGISTER_ENTRY} is missing: build the workspace first (pnpm build)`);
-  }
-  const hook = loader === 'import' ? ['--import', pathToFileURL(REGISTER_ENTRY).href] : loader === 'require' ? ['--require', REGISTER_ENTRY] : [];
+  const cwd = options.cwd ?? packageDir(file);
+  const entry = loader === 'none' ? '' : registerEntry(packageDir(file));
+  const hook = loader === 'import' ? ['--import', pathToFileURL(entry).href] : loader === 'require' ? ['--require', entry] : [];
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     // The parent's test-runner flags and OTel settings must not leak into the fixture; NODE_PATH
@@ -59,7 +69,7 @@ function buildCommand(file: string, options: FixtureOptions): { args: string[]; 
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
-  return { args: [...hook, file, ...(options.args ?? [])], env, cwd: options.cwd ?? packageDir(file) };
+  return { args: [...hook, file, ...(options.args ?? [])], env, cwd };
 }
 
 export interface FixtureProcess {
