@@ -140,11 +140,17 @@ describe('produce wrappers', () => {
     const withToBSON = { _id: 't', toBSON: () => ({ x: 1 }) };
     const bsonValue = { _id: 'b', _bsontype: 'Code', code: 'x' };
     const collection = new StandInCollection('q', 'jobs');
+    const outcomes: string[] = [];
     await tracer.startActiveSpan('A', async (span) => {
-      for (const document of [frozen, map, withToBSON, bsonValue]) await collection.insertOne(document as never).catch(() => undefined);
+      for (const document of [frozen, map, withToBSON, bsonValue]) {
+        outcomes.push(await collection.insertOne(document as never).then(() => 'inserted', (error: Error) => `rejected: ${error.message}`));
+      }
       span.end();
     });
+    expect(outcomes).toEqual(['inserted', 'inserted', 'inserted', 'inserted']);
+    expect(StandInCollection.received).toHaveLength(4);
     expect(StandInCollection.received[0]).toBe(frozen);
+    expect(StandInCollection.received[1]).toBe(map);
     expect(StandInCollection.received[2]).toBe(withToBSON);
     expect(StandInCollection.received[3]).toBe(bsonValue);
   });

@@ -16,11 +16,14 @@ function runCli(args: string[]): Promise<{ code: number; output: string; ms: num
   });
 }
 
-test('a second `up` reuses every running server and returns within 5 s', async () => {
+test('a second `up` reuses every running server: it starts nothing and returns quickly', async () => {
   const result = await runCli(['up']);
   expect(result.code).toBe(0);
   expect(result.output).toMatch(/all 5 up/);
-  expect(result.ms).toBeLessThan(5000);
+  expect(result.output).not.toMatch(/ pid \d+: started in /);
+  // Seconds on an idle machine; the bound only catches a restart, the figure is logged.
+  process.stdout.write(`second \`up\` took ${result.ms} ms\n`);
+  expect(result.ms).toBeLessThan(30_000);
 });
 
 test('`status` lists every server as up', async () => {
