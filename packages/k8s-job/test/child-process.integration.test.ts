@@ -67,6 +67,8 @@ test('a chain of four processes (spawn, exec, fork) is one trace with the right 
   for (const [index, [spawnName, runName]] of hops.entries()) {
     const spawned = childOf(spans, current, spawnName);
     expect(spawned.kind).toBe('PRODUCER');
+    // Process starts have their own instrumentation scope, apart from the Kubernetes spans.
+    expect(spawned.scope).toBe('@threadline/k8s-job/child-process');
     const run = childOf(spans, spawned, runName);
     expect(run.kind).toBe('CONSUMER');
     current = childOf(spans, run, `chain ${index + 1}`);

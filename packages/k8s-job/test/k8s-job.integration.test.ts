@@ -194,6 +194,7 @@ describe.each(CLIENT_CASES)('Job trace: %s', (_label, fixture, client, objectSty
     assertSingleTrace(spans);
     assertNoOrphans(spans);
     const createSpan = findSpan(spans, { name: `create job ${NAMESPACE}`, kind: 'PRODUCER', service: creator });
+    expect(createSpan.scope).toBe('@threadline/k8s-job');
     const runSpan = findSpan(spans, { name: `run ${jobName}`, kind: 'CONSUMER', service: jobService });
     assertParentChild(spans, 'enqueue', `create job ${NAMESPACE}`);
     assertParentChild(spans, `create job ${NAMESPACE}`, `run ${jobName}`);
