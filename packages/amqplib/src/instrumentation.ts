@@ -45,7 +45,7 @@ import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/amqplib');
 
 /** Every amqplib release from 0.10.0 up to the last 2.x. */
-export const SUPPORTED_VERSIONS = ['>=0.10.0 <3'];
+export const SUPPORTED_VERSIONS: string[] = ['>=0.10.0 <3'];
 
 /** The name RabbitMQ gives the default (nameless) exchange. */
 export const DEFAULT_EXCHANGE = 'amq.default';

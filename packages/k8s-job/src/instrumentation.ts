@@ -14,7 +14,7 @@ import { injectIntoWorkload, runEnvFor, workloadIdentity } from './pod-template'
 import type { KubernetesJobInstrumentationConfig, WorkloadKind } from './types';
 
 /** `@kubernetes/client-node` versions patched: the positional API of 0.22 and the object API of 1.x and 2.x. */
-export const SUPPORTED_CLIENT_NODE_VERSIONS = ['>=0.22.0 <3'];
+export const SUPPORTED_CLIENT_NODE_VERSIONS: string[] = ['>=0.22.0 <3'];
 
 /** The API classes and methods patched, per kind. `…WithHttpInfo` exists only in 1.x. */
 const CREATE_METHODS: ReadonlyArray<{ className: keyof ClientNodeExports; kind: WorkloadKind; methods: string[] }> = [

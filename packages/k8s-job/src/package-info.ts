@@ -1,17 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { packageInfo } from '@threadline/carrier';
 
-/** The instrumentation scope of the Kubernetes spans, and this package's name. */
-export const PACKAGE_NAME = '@threadline/k8s-job';
-export const PACKAGE_VERSION = readVersion();
-
-function readVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
+/** The instrumentation scope of the Kubernetes spans (this package's name) and its version. */
+export const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/k8s-job');
 
 /** A plain object (not null, not an array): the shape of API bodies and options objects. */
 export const isObject = (value: unknown): value is Record<string, unknown> =>

@@ -10,6 +10,7 @@ import {
 import {
   ATTR_DB_COLLECTION_NAME,
   ATTR_DB_NAMESPACE,
+  ATTR_DB_OPERATION_NAME,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
 } from '@opentelemetry/semantic-conventions';
@@ -42,7 +43,7 @@ import type {
 import type { CollectionMatcher, MongoQueueInstrumentationConfig, MongoQueueMessage } from './types';
 
 /** The driver versions this package patches (the same range in README and tests). */
-export const SUPPORTED_VERSIONS = '>=6.17.0 <8';
+export const SUPPORTED_VERSIONS: string[] = ['>=6.17.0 <8'];
 /** Comma-separated namespaces opted in from the environment (`shop.outbox,shop.jobs`). */
 export const COLLECTIONS_ENV = 'THREADLINE_MONGODB_QUEUE_COLLECTIONS';
 /** No `messaging.system` value exists for MongoDB in the semantic conventions; the DB one is reused. */
@@ -96,6 +97,16 @@ function isObjectId(value: unknown): value is { toHexString(): string } {
 }
 
 /** Only ObjectIds become `messaging.message.id`: a string `_id` may be an e-mail address or other personal data. */
+/**
+ * The driver method as `db.operation.name`; `messaging.operation.name` keeps the messaging
+ * conventions' names (`send`, `receive`, `process`), so a backend groups MongoDB with the brokers.
+ */
+function withDriverOperation(attributes: Attributes, driverMethod: string): Attributes {
+  const copy: Attributes = { ...attributes };
+  copy[ATTR_DB_OPERATION_NAME] = driverMethod;
+  return copy;
+}
+
 function withMessageId(attributes: Attributes, id: unknown): Attributes {
   if (!isObjectId(id)) return attributes;
   try {
@@ -300,13 +311,13 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     // patches the driver when the app reaches it under another name (an alias, a bundle's path).
     return new InstrumentationNodeModuleDefinition(
       'mongodb',
-      [SUPPORTED_VERSIONS],
+      SUPPORTED_VERSIONS,
       (moduleExports) => this.patchModule(moduleExports, objectSizer(moduleExports)),
       (moduleExports) => this.unpatch(moduleExports),
       [
         new InstrumentationNodeModuleFile(
           'mongodb/lib/bson.js',
-          [SUPPORTED_VERSIONS],
+          SUPPORTED_VERSIONS,
           (bsonExports) => {
             // The driver loads lib/bson.js before lib/collection.js (which requires it).
             this.lastBsonSizer = objectSizer({ BSON: bsonExports });
@@ -316,7 +327,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         ),
         new InstrumentationNodeModuleFile(
           'mongodb/lib/collection.js',
-          [SUPPORTED_VERSIONS],
+          SUPPORTED_VERSIONS,
           (collectionExports) => this.patchModule(collectionExports, this.lastBsonSizer),
           (collectionExports) => this.unpatch(collectionExports),
         ),
@@ -491,9 +502,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         scope = this.policy.startSend({
           destination: target.namespace,
           messageCount: 1,
-          attributes: target.attributes,
+          attributes: withDriverOperation(target.attributes, 'insertOne'),
           message: isDocument(args[0]) ? args[0] : undefined,
-          operationName: 'insertOne',
         });
         prepared = this.prepareDocument(args[0], scope, sizerOf());
       } catch (error) {
@@ -526,9 +536,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         scope = this.policy.startSend({
           destination: target.namespace,
           messageCount: documents.length,
-          attributes: target.attributes,
+          attributes: withDriverOperation(target.attributes, 'insertMany'),
           message: documents as Doc[],
-          operationName: 'insertMany',
         });
         const sendScope = scope;
         const sizer = sizerOf();
@@ -561,9 +570,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         scope = this.policy.startSend({
           destination: target.namespace,
           messageCount: count,
-          attributes: target.attributes,
+          attributes: withDriverOperation(target.attributes, 'bulkWrite'),
           message: inserted.filter(isDocument),
-          operationName: 'bulkWrite',
         });
         const sendScope = scope;
         const sizer = sizerOf();
@@ -604,8 +612,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       carrier: document,
       getter: documentFieldAdapter(this.contextField()),
       message: document,
-      attributes: withMessageId(target.attributes, document._id),
-      operationName,
+      attributes: withDriverOperation(withMessageId(target.attributes, document._id), operationName),
       startTime,
     });
     const pending = deferEnd(scope);
@@ -673,9 +680,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         carriers: documents as Doc[],
         getter: documentFieldAdapter(this.contextField()),
         messages: documents as Doc[],
-        attributes: state.target.attributes,
+        attributes: withDriverOperation(state.target.attributes, operationName),
         message: documents as Doc[],
-        operationName,
         startTime,
       })
       .end();
@@ -872,8 +878,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         carrier: fullDocument,
         getter: documentFieldAdapter(this.contextField()),
         message: fullDocument,
-        attributes: withMessageId(target.attributes, fullDocument._id),
-        operationName: 'watch',
+        attributes: withDriverOperation(withMessageId(target.attributes, fullDocument._id), 'watch'),
       });
       const handed = this.strippedChange(change);
       const activeScope = scope;

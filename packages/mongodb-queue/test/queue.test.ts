@@ -96,7 +96,8 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
         'messaging.system': 'mongodb',
         'messaging.destination.name': ns('jobs'),
         'messaging.operation.type': 'send',
-        'messaging.operation.name': 'insertOne',
+        'messaging.operation.name': 'send',
+        'db.operation.name': 'insertOne',
         'db.namespace': dbName,
         'db.collection.name': 'jobs',
         'server.address': '127.0.0.1',
@@ -117,7 +118,8 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
       const { result } = await inRootSpan('A', () => coll('jobs').insertMany(documents));
       const send = one(`send ${ns('jobs')}`);
       expect(send.attributes['messaging.batch.message_count']).toBe(3);
-      expect(send.attributes['messaging.operation.name']).toBe('insertMany');
+      expect(send.attributes['messaging.operation.name']).toBe('send');
+      expect(send.attributes['db.operation.name']).toBe('insertMany');
       expect(ours()).toHaveLength(1); // insertMany's own bulkWrite adds no second span
       expect(result.insertedIds).toEqual({ 0: documents[0]._id, 1: 'fixed-id', 2: documents[2]._id });
       expect(result.insertedIds[0]).toBe(documents[0]._id);
@@ -236,7 +238,8 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
         expect(traceId(span)).toBe(traceId(producers[n]));
         expect(parentId(span)).toBe(spanId(producers[n]));
         expect(parentId(span)).not.toBe(spanId(poller));
-        expect(span.attributes['messaging.operation.name']).toBe('findOneAndUpdate');
+        expect(span.attributes['messaging.operation.name']).toBe('process');
+        expect(span.attributes['db.operation.name']).toBe('findOneAndUpdate');
         expect(span.attributes['messaging.message.id']).toBe(claimed[n]._id.toHexString());
         const work = one(`work ${n}`);
         expect(parentId(work)).toBe(spanId(span));
@@ -275,7 +278,8 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
       expect(await coll('outbox').findOne({ kind: 'absent' })).toBeNull();
       await nextTurn();
       const spans = named(`process ${ns('outbox')}`);
-      expect(spans.map((s) => s.attributes['messaging.operation.name']).sort()).toEqual(['findOne', 'findOneAndDelete']);
+      expect(spans.map((s) => s.attributes['messaging.operation.name'])).toEqual(['process', 'process']);
+      expect(spans.map((s) => s.attributes['db.operation.name']).sort()).toEqual(['findOne', 'findOneAndDelete']);
       for (const span of spans) expect(parentId(span)).toBe(spanId(send));
       expect(named(`receive ${ns('outbox')}`)).toHaveLength(0); // findOne's own cursor is not a cursor read
       await coll('outbox').deleteMany({});
@@ -360,7 +364,8 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
       expect(seen).toHaveLength(1);
       expect(seen[0].change.operationType).toBe('insert');
       const processSpan = one(`process ${ns('events')}`);
-      expect(processSpan.attributes['messaging.operation.name']).toBe('watch');
+      expect(processSpan.attributes['messaging.operation.name']).toBe('process');
+      expect(processSpan.attributes['db.operation.name']).toBe('watch');
       expect(parentId(processSpan)).toBe(spanId(send));
       expect(seen[0].active).toBe(spanId(processSpan));
       expect(parentId(one('listener work'))).toBe(spanId(processSpan));

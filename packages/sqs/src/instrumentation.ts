@@ -43,9 +43,9 @@ const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirn
  * The `@aws-sdk/client-sqs` versions patched: 3.447.0 is the first release that speaks the SQS
  * JSON protocol (3.446.0, which introduced it, was never published for client-sqs).
  */
-export const SUPPORTED_VERSIONS = ['>=3.447.0 <4'];
+export const SUPPORTED_VERSIONS: string[] = ['>=3.447.0 <4'];
 /** The `sqs-consumer` versions patched: 7.0.0 is the first on SDK v3 with today's handler methods. */
-export const SUPPORTED_SQS_CONSUMER_VERSIONS = ['>=7.0.0 <16'];
+export const SUPPORTED_SQS_CONSUMER_VERSIONS: string[] = ['>=7.0.0 <16'];
 
 const COMMAND_CLASSES: ReadonlyMap<string, SqsOperation> = new Map([
   ['SendMessageCommand', 'SendMessage'],
