@@ -28,6 +28,7 @@ import {
   resolveEnvOptions,
   runSettled,
   settlingCallback,
+  WarnOnce,
   type EnvOptionTable,
   type MessagingScope,
 } from '@threadline/carrier';
@@ -164,12 +165,14 @@ export class UnsettledSpans {
   private readonly oldestFirst = new Set<UnsettledEntry>();
   private readonly byChannel = new WeakMap<AmqpChannel, Map<number, UnsettledEntry>>();
   private timer: NodeJS.Timeout | undefined;
-  private warnedFull = false;
+  private readonly warnings: WarnOnce;
 
   constructor(
     private readonly limits: () => { max: number; timeoutMs: number },
     private readonly logger: DiagLogger,
-  ) {}
+  ) {
+    this.warnings = new WarnOnce(logger);
+  }
 
   get size(): number {
     return this.oldestFirst.size;
@@ -195,10 +198,7 @@ export class UnsettledSpans {
     this.oldestFirst.add(entry);
     while (this.oldestFirst.size > max) {
       const oldest = this.oldestFirst.values().next().value as UnsettledEntry;
-      const message = `more than ${max} consumer spans wait for ack/nack/reject (maxUnsettledSpans); the oldest is ended unsettled`;
-      if (this.warnedFull) this.logger.debug(message);
-      else this.logger.warn(`${message} (logged once; later evictions at debug level)`);
-      this.warnedFull = true;
+      this.warnings.warn(`more than ${max} consumer spans wait for ack/nack/reject (maxUnsettledSpans); the oldest is ended unsettled (logged once; later evictions at debug level)`);
       this.finish(oldest, 'evicted');
     }
     this.schedule();
