@@ -8,7 +8,6 @@ import {
 } from '@opentelemetry/instrumentation';
 import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import {
-  ATTR_MESSAGING_DESTINATION_NAME,
   ATTR_MESSAGING_MESSAGE_CONVERSATION_ID,
   ATTR_MESSAGING_MESSAGE_ID,
   ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY,
@@ -446,7 +445,8 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       const properties = isObject(options) ? options : {};
       scope = this.policy.startSend({
         destination: typeof exchange === 'string' && exchange !== '' ? exchange : DEFAULT_EXCHANGE,
-        attributes: this.publishAttributes(channel, exchange, routingKey, properties),
+        destinationName: producerDestination(exchange, routingKey),
+        attributes: this.publishAttributes(channel, routingKey, properties),
         message: { content: content as Buffer, fields: { exchange: exchange as string, routingKey: routingKey as string }, properties },
       });
       const withContext = this.optionsWithContext(scope, options);
@@ -475,8 +475,8 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     }
   }
 
-  private publishAttributes(channel: AmqpChannel, exchange: unknown, routingKey: unknown, options: Record<string, unknown>): Attributes {
-    const attributes: Attributes = { [ATTR_MESSAGING_DESTINATION_NAME]: producerDestination(exchange, routingKey) };
+  private publishAttributes(channel: AmqpChannel, routingKey: unknown, options: Record<string, unknown>): Attributes {
+    const attributes: Attributes = {};
     if (typeof routingKey === 'string' && routingKey !== '') attributes[ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY] = routingKey;
     this.messageAttributes(options, attributes);
     return this.serverAttributes(channel, attributes);
@@ -564,9 +564,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       const fields = isObject(message.fields) ? message.fields : undefined;
       const properties = isObject(message.properties) ? message.properties : undefined;
       const queueName = typeof queue === 'string' && queue !== '' ? queue : DEFAULT_EXCHANGE;
-      const attributes: Attributes = {
-        [ATTR_MESSAGING_DESTINATION_NAME]: consumerDestination(fields?.exchange, fields?.routingKey, queue),
-      };
+      const attributes: Attributes = {};
       if (typeof fields?.routingKey === 'string' && fields.routingKey !== '') {
         attributes[ATTR_MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY] = fields.routingKey;
       }
@@ -574,6 +572,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       this.messageAttributes(properties, attributes);
       const scope = this.policy.startProcess({
         destination: queueName,
+        destinationName: consumerDestination(fields?.exchange, fields?.routingKey, queue),
         carrier: properties?.headers,
         getter: amqpHeadersAdapter,
         attributes: this.serverAttributes(channel, attributes),

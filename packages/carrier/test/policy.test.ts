@@ -206,3 +206,17 @@ test('a pull span can start when the call started, before the messages arrived',
   const span = exporter.getFinishedSpans().find((s) => s.name === 'receive pulled')!;
   expect(span.duration[0] * 1000 + span.duration[1] / 1e6).toBeGreaterThanOrEqual(240);
 });
+
+test('destinationName sets messaging.destination.name apart from the span name (send, process and batch)', () => {
+  policy.startSend({ destination: 'orders', destinationName: 'orders:eu.created' }).end();
+  policy.startProcess({ destination: 'orders-q', destinationName: 'orders:eu.created:orders-q', carrier: {}, getter: kafkaHeadersAdapter }).end();
+  policy.startBatch({ destination: 'orders-q', destinationName: 'orders:eu:orders-q', operation: 'receive', carriers: [], getter: kafkaHeadersAdapter }).end();
+  policy.startSend({ destination: 'plain' }).end();
+  const byName = Object.fromEntries(exporter.getFinishedSpans().map((span) => [span.name, span.attributes['messaging.destination.name']]));
+  expect(byName).toEqual({
+    'send orders': 'orders:eu.created',
+    'process orders-q': 'orders:eu.created:orders-q',
+    'receive orders-q': 'orders:eu:orders-q',
+    'send plain': 'plain',
+  });
+});
