@@ -96,17 +96,25 @@ function isObjectId(value: unknown): value is { toHexString(): string } {
   );
 }
 
-/** Only ObjectIds become `messaging.message.id`: a string `_id` may be an e-mail address or other personal data. */
 /**
  * The driver method as `db.operation.name`; `messaging.operation.name` keeps the messaging
  * conventions' names (`send`, `receive`, `process`), so a backend groups MongoDB with the brokers.
+ * Built once per collection's attributes and method, not per message.
  */
+const withOperation = new WeakMap<Attributes, Map<string, Attributes>>();
 function withDriverOperation(attributes: Attributes, driverMethod: string): Attributes {
-  const copy: Attributes = { ...attributes };
-  copy[ATTR_DB_OPERATION_NAME] = driverMethod;
-  return copy;
+  let byMethod = withOperation.get(attributes);
+  if (byMethod === undefined) withOperation.set(attributes, (byMethod = new Map()));
+  let built = byMethod.get(driverMethod);
+  if (built === undefined) {
+    built = Object.assign({}, attributes);
+    built[ATTR_DB_OPERATION_NAME] = driverMethod;
+    byMethod.set(driverMethod, built);
+  }
+  return built;
 }
 
+/** Only ObjectIds become `messaging.message.id`: a string `_id` may be an e-mail address or other personal data. */
 function withMessageId(attributes: Attributes, id: unknown): Attributes {
   if (!isObjectId(id)) return attributes;
   try {
@@ -612,7 +620,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       carrier: document,
       getter: documentFieldAdapter(this.contextField()),
       message: document,
-      attributes: withDriverOperation(withMessageId(target.attributes, document._id), operationName),
+      attributes: withMessageId(withDriverOperation(target.attributes, operationName), document._id),
       startTime,
     });
     const pending = deferEnd(scope);
@@ -878,7 +886,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
         carrier: fullDocument,
         getter: documentFieldAdapter(this.contextField()),
         message: fullDocument,
-        attributes: withDriverOperation(withMessageId(target.attributes, fullDocument._id), 'watch'),
+        attributes: withMessageId(withDriverOperation(target.attributes, 'watch'), fullDocument._id),
       });
       const handed = this.strippedChange(change);
       const activeScope = scope;
