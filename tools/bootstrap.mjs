@@ -4,7 +4,7 @@
 // pins, the dependencies, a build and the brokers, and is safe to run again.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { ensureNode, ensurePnpm, extraNodeLines, pinnedPnpmVersion, repoRoot as root, toolPath } from './toolchain.mjs';
 
 const TASKS = {
@@ -69,10 +69,19 @@ function resultFiles(names) {
   return files;
 }
 
-function countJest(files) {
+// Every failure, printed again after the summary: CI shows the end of the output.
+const failures = [];
+
+function countJest(files, line) {
   const counts = { suites: 0, passed: 0, failed: 0, skipped: 0 };
   for (const file of files) {
     const results = JSON.parse(readFileSync(file, 'utf8'));
+    for (const suite of results.testResults ?? []) {
+      const where = `${line}: ${relative(root, suite.name)}`;
+      const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
+      for (const test of failed) failures.push(`${where} › ${test.fullName}\n${firstLines(test.failureMessages?.join('\n'))}`);
+      if (failed.length === 0 && suite.status === 'failed') failures.push(`${where}\n${firstLines(suite.message)}`);
+    }
     counts.passed += results.numPassedTests;
     counts.failed += results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
     counts.skipped += results.numPendingTests + (results.numTodoTests ?? 0);
@@ -80,6 +89,8 @@ function countJest(files) {
   }
   return counts;
 }
+
+const firstLines = (text = '', max = 12) => text.replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(0, max).map((l) => `    ${l}`).join('\n');
 
 /** The demo's HTML check opens the waterfall in a real headless browser: Debian's chromium. */
 function ensureChromium() {
@@ -130,7 +141,7 @@ function clearJestResults() {
 step(`Node ${process.versions.node}: lint, typecheck and tests`);
 clearJestResults();
 statuses.push(run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs]));
-perLine.push({ node: process.versions.node, ...countJest(resultFiles(['jest.json'])) });
+perLine.push({ node: process.versions.node, ...countJest(resultFiles(['jest.json']), process.versions.node) });
 
 for (const major of otherLines) {
   const nodeBin = ensureNode(major, env);
@@ -139,13 +150,13 @@ for (const major of otherLines) {
   // THREADLINE_NODE_LINE is part of turbo's task hash (turbo.json), so each line runs, not a cache hit.
   const lineEnv = { ...baseEnv, PATH: toolPath(process.env.PATH, dirname(nodeBin)), THREADLINE_NODE_LINE: String(major) };
   statuses.push(run(nodeBin, [pnpm, 'exec', 'turbo', 'run', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs], { env: lineEnv }));
-  perLine.push({ node: extraNodeLines()[major], ...countJest(resultFiles(['jest.json'])) });
+  perLine.push({ node: extraNodeLines()[major], ...countJest(resultFiles(['jest.json']), extraNodeLines()[major]) });
 }
 
 step('the bootstrap on a fresh machine: a throw-away copy, only node and npm on PATH');
 for (const file of resultFiles(['fresh.json'])) rmSync(file, { force: true });
 statuses.push(run(pnpm, ['--filter', '@threadline/bootstrap-tests', 'run', 'test:fresh']));
-perLine.push({ node: `${process.versions.node} (fresh machine)`, ...countJest(resultFiles(['fresh.json'])) });
+perLine.push({ node: `${process.versions.node} (fresh machine)`, ...countJest(resultFiles(['fresh.json']), 'fresh machine') });
 
 step('benchmark smoke test (pnpm bench --quick: small N, no timing is judged)');
 statuses.push(run(pnpm, ['bench', '--quick']));
@@ -153,7 +164,7 @@ statuses.push(run(pnpm, ['bench', '--quick']));
 step('broker fault tests (kill -9 each broker mid-stream)');
 for (const file of resultFiles(['faults.json'])) rmSync(file, { force: true });
 statuses.push(run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults']));
-perLine.push({ node: `${process.versions.node} (fault suite)`, ...countJest(resultFiles(['faults.json'])) });
+perLine.push({ node: `${process.versions.node} (fault suite)`, ...countJest(resultFiles(['faults.json']), 'fault suite') });
 
 const total = { suites: 0, passed: 0, failed: 0, skipped: 0 };
 process.stdout.write('\nNode line                     suites  passed  failed  skipped\n');
@@ -161,5 +172,6 @@ for (const line of perLine) {
   process.stdout.write(`${line.node.padEnd(28)} ${String(line.suites).padStart(6)} ${String(line.passed).padStart(7)} ${String(line.failed).padStart(7)} ${String(line.skipped).padStart(8)}\n`);
   for (const key of Object.keys(total)) total[key] += line[key];
 }
+if (failures.length > 0) process.stdout.write(`\nFailed tests:\n${failures.join('\n')}\n`);
 process.stdout.write(`\n${total.suites} test suites\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
 process.exit(statuses.find((status) => status !== 0) ?? (total.failed > 0 ? 1 : 0));
