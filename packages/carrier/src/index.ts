@@ -23,6 +23,8 @@ export {
 } from './core';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
+export { followArray, followWhile, beginPull, FollowedContext, contextAttach, warnUnfollowed, callSite, DEFAULT_PULL_TIMEOUT_MS, FOLLOWED_METHODS } from './follow';
+export type { FollowedArray, FollowOptions, StartMessageScope } from './follow';
 export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
 export type {
   InstrumentationMode,

@@ -15,6 +15,7 @@ import { copyForInjection, kafkaHeadersAdapter, MessagingSpanPolicy, withExtract
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsEnvOptions, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
+import { runFollowingBatch, runSite } from './pull';
 
 // Read at run time so the name and version can never drift from package.json.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -420,10 +421,18 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   }
 
   private wrapEachBatch(handler: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    const site = runSite();
+    const attributesFor = (message: KafkaMessage, partition: number) =>
+      this.getConfig().mode === 'propagation-only' ? undefined : this.messageAttributes(message, this.consumerAttributes(endpoint, partition));
     return forwarding((thisArg, args) => {
       const scope = this.isEnabled() ? this.startBatch(args[0], endpoint) : undefined;
       if (scope === undefined) return handler.apply(thisArg, args);
-      return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+      if (this.getConfig().followPulls === false) {
+        return runAndEnd([scope], scope, () => handler.apply(thisArg, args));
+      }
+      return runFollowingBatch(this.policy, args[0], scope, attributesFor, handler, site, () =>
+        runAndEnd([scope], scope, () => handler.apply(thisArg, args)),
+      );
     });
   }
 
