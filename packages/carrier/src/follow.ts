@@ -312,6 +312,8 @@ export class FollowedContext implements Context {
   private live = false;
   private owned = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Runs once when this message's context is released (a transport's own bookkeeping). */
+  onRelease: (() => void) | undefined;
 
   constructor(readonly base: Context) {}
 
@@ -373,6 +375,15 @@ export class FollowedContext implements Context {
     this.make = undefined;
     this.live = false;
     if (this.owned) scope?.end(error);
+    const onRelease = this.onRelease;
+    this.onRelease = undefined;
+    if (onRelease !== undefined) {
+      try {
+        onRelease();
+      } catch (hookError) {
+        logger.debug('follow: onRelease threw', hookError);
+      }
+    }
   }
 }
 

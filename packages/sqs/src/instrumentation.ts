@@ -25,6 +25,7 @@ import type {
 } from './internal-types';
 import { isObject, messageCarrier, messageCarrierGetter, queueInfo, unbracketed, withContextFields } from './sqs-message';
 import type { AttributeBudgetPolicy, SqsHookMessage, SqsInstrumentationConfig, SqsReceivedMessage } from './types';
+import { beginReceive, followReceived, noteSettled } from './pull';
 
 // Read at run time so the name and version can never drift from package.json.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -221,7 +222,10 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     const runCommand = (operation: SqsOperation, client: unknown, args: unknown[]) => this.runCommand(operation, client, original, args);
     return function send(this: unknown, ...args: unknown[]) {
       const operation = operationOf(args[0]);
-      if (operation === undefined) return original.apply(this, args);
+      if (operation === undefined) {
+        noteSettled(args[0]);
+        return original.apply(this, args);
+      }
       return runCommand(operation, this, args);
     };
   }
@@ -355,12 +359,13 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     const byConsumer = context.active().getValue(CONSUMER_RECEIVE) === true;
     this.customEndpoint(client);
     const startTime = Date.now();
+    const slot = byConsumer || this.getConfig().followPulls === false ? undefined : beginReceive(client);
     return {
       command: names === undefined ? command : commandWithInput(command as object, { ...input, MessageAttributeNames: names }),
       run: (fn) => fn(),
       settle: (error, output) => {
         try {
-          this.recordReceive(client, queue, error, output, byConsumer, startTime);
+          this.recordReceive(client, queue, error, output, byConsumer, startTime, slot);
         } catch (recordError) {
           this._diag.debug('could not record the receive', recordError);
         }
@@ -373,7 +378,15 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
    * span with a link per message, covering the call. Both are made when the response arrives: the
    * caller's own work happens after `send` returns (see withMessageContext).
    */
-  private recordReceive(client: unknown, queue: QueueInfo, error: unknown, output: unknown, byConsumer: boolean, startTime: number): void {
+  private recordReceive(
+    client: unknown,
+    queue: QueueInfo,
+    error: unknown,
+    output: unknown,
+    byConsumer: boolean,
+    startTime: number,
+    slot?: ReturnType<typeof beginReceive>,
+  ): void {
     const attributes = { ...queueAttributes(queue), ...this.customEndpoint(client) };
     if (failed(error)) {
       const scope = this.policy.startBatch({ destination: queue.name, operation: 'receive', carriers: [], getter: messageCarrierGetter, attributes, startTime });
@@ -408,6 +421,12 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
         // A pull covers the whole call; one message's process span marks only its delivery.
         startTime,
       });
+    }
+    if (slot !== undefined || (!byConsumer && this.getConfig().followPulls !== false)) {
+      const single = messages.length === 1 ? scope : undefined;
+      if (single === undefined) scope.end();
+      followReceived(this.policy, slot, output, messages, single, single === undefined ? scope : undefined, queue.name, attributes, snsEnvelope, client);
+      return;
     }
     scope.end();
   }
