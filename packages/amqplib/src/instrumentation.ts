@@ -14,7 +14,7 @@ import {
   ATTR_MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
   MESSAGING_SYSTEM_VALUE_RABBITMQ,
 } from '@threadline/carrier';
-import { amqpHeadersAdapter, copyForInjection, MessagingSpanPolicy, recordSpanError, type MessagingScope } from '@threadline/carrier';
+import { amqpHeadersAdapter, copyForInjection, MessagingSpanPolicy, recordSpanError, type FollowedContext, type MessagingScope } from '@threadline/carrier';
 import type {
   AmqpChannel,
   AmqpConnection,
@@ -25,6 +25,7 @@ import type {
   ServerAddress,
 } from './internal-types';
 import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
+import { beginGet, followFetched, settledFetched } from './pull';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json') as { name: string; version: string };
@@ -609,18 +610,21 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   }
 
   private wrapPromiseGet(original: AnyFunction): AnyFunction {
-    const fetched = (channel: AmqpChannel, queue: unknown, options: unknown, message: unknown) => {
+    const fetched = (channel: AmqpChannel, queue: unknown, options: unknown, message: unknown, slot: FollowedContext | undefined) => {
       if (!isObject(message)) return;
       // No handler to wrap: the span covers the fetched message until it is settled.
       const autoAck = noAck(options);
       const scope = this.startProcess(channel, queue, message as unknown as AmqplibMessage, autoAck);
+      if (scope !== undefined && followFetched(slot, scope, message, autoAck, () => endSettled(scope, 'no_ack'))) return;
       if (scope !== undefined && autoAck) endSettled(scope, 'no_ack');
     };
+    const follows = () => this.isEnabled() && this.getConfig().followPulls !== false;
     return function get(this: AmqpChannel, ...args: unknown[]) {
+      const slot = follows() ? beginGet(this) : undefined;
       const result = original.apply(this, args);
       if (!isThenable(result)) return result;
       return result.then((message: unknown) => {
-        fetched(this, args[0], args[1], message);
+        fetched(this, args[0], args[1], message, slot);
         return message;
       });
     };
@@ -663,6 +667,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     };
     return function settle(this: AmqpChannel, ...args: unknown[]) {
       const result = original.apply(this, args);
+      settledFetched(args[0]);
       settled(this, args);
       return result;
     };
