@@ -28,13 +28,20 @@ export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
   },
 ];
 
+/**
+ * The names `@opentelemetry/auto-instrumentations-node` uses for the same libraries, so one
+ * OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS value serves both.
+ */
+export const CONTRIB_NAMES: Readonly<Record<string, string>> = { 'aws-sdk': 'sqs', mongodb: 'mongodb-queue' };
+
 function parseList(raw: string | undefined): Set<string> | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   return new Set(
     raw
       .split(',')
       .map((name) => name.trim())
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((name) => (Object.prototype.hasOwnProperty.call(CONTRIB_NAMES, name) ? CONTRIB_NAMES[name] : name)),
   );
 }
 

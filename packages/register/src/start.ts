@@ -1,5 +1,5 @@
 import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
-import { configFromEnv, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
+import { configFromEnv, INSTRUMENTATIONS, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
 import { installLazyInstrumentations } from './lazy';
 import { installLifecycle, joinTraceFromEnv } from './lifecycle';
 import { registerEsmLoader, type EsmHooks } from './loader';
@@ -39,7 +39,14 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   const level = LOG_LEVELS[(env.OTEL_LOG_LEVEL ?? '').toLowerCase()];
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
-    const entries = selectInstrumentations(env, (name) => diag.warn(`@threadline/register: unknown instrumentation name "${name}"`));
+    // Visible without OTEL_LOG_LEVEL: a misspelt name silently turning a transport off is worse
+    // than one line on stderr. An explicit OTEL_LOG_LEVEL (even `none`) decides through diag.
+    const unknown = (name: string) => {
+      const line = `@threadline/register: unknown instrumentation name "${name}" in OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS (known: ${INSTRUMENTATIONS.map((entry) => entry.short).join(', ')}, and aws-sdk, mongodb)`;
+      if (level !== undefined) diag.warn(line);
+      else process.stderr.write(`${line}\n`);
+    };
+    const entries = selectInstrumentations(env, unknown);
     const esmHooks = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1], (message) => diag.warn(`@threadline/register: ${message}`));
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);
