@@ -311,6 +311,7 @@ export class FollowedContext implements Context {
   private make: (() => MessagingScope | undefined) | undefined;
   private live = false;
   private owned = false;
+  private outlive = false;
   private timer: NodeJS.Timeout | undefined;
   /** Runs once when this message's context is released (a transport's own bookkeeping). */
   onRelease: (() => void) | undefined;
@@ -330,7 +331,7 @@ export class FollowedContext implements Context {
         return this.base;
       }
     }
-    if (scope.isEnded) {
+    if (scope.isEnded && !this.outlive) {
       this.live = false;
       return this.base;
     }
@@ -352,10 +353,12 @@ export class FollowedContext implements Context {
   /**
    * The message is known: its scope (or a function that starts it on first use) is in effect until
    * the scope ends, `release()`, or `timeoutMs` passes (0: no timer). `owned`: releasing ends the
-   * scope too (otherwise the transport ends it, e.g. at ack).
+   * scope too (otherwise the transport ends it, e.g. at ack). `outlive`: the message's context stays
+   * in effect after its span ended (a span that must end before the process may exit), until release.
    */
-  resolve(scope: MessagingScope | (() => MessagingScope | undefined), timeoutMs: number, owned: boolean): void {
+  resolve(scope: MessagingScope | (() => MessagingScope | undefined), timeoutMs: number, owned: boolean, outlive = false): void {
     this.release();
+    this.outlive = outlive;
     if (typeof scope === 'function') this.make = scope;
     else this.scope = scope;
     this.live = true;
