@@ -180,6 +180,8 @@ export function followArray<T>(array: T[], start: StartMessageScope<T>, options:
       if (!released && this === array) warnUnfollowed(options.siteKey, `${options.shape} for…of (the context manager has no attach)`, options.advice);
       return nativeIterator.call(this) as IterableIterator<T>;
     }
+    // From here on `this` is `array`.
+    const source = array;
     iterated = true;
     let index = 0;
     let token: AttachToken | undefined;
@@ -200,7 +202,6 @@ export function followArray<T>(array: T[], start: StartMessageScope<T>, options:
         open.delete(held);
       }
     };
-    const source = this;
     const it: IterableIterator<T> = {
       next() {
         close();
