@@ -180,6 +180,8 @@ export function followArray<T>(array: T[], start: StartMessageScope<T>, options:
       if (!released && this === array) warnUnfollowed(options.siteKey, `${options.shape} for…of (the context manager has no attach)`, options.advice);
       return nativeIterator.call(this) as IterableIterator<T>;
     }
+    // From here on `this` is `array`.
+    const source = array;
     iterated = true;
     let index = 0;
     let token: AttachToken | undefined;
@@ -200,9 +202,6 @@ export function followArray<T>(array: T[], start: StartMessageScope<T>, options:
         open.delete(held);
       }
     };
-    // The iterator object has its own `this`; the array is kept under a name.
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const source = this;
     const it: IterableIterator<T> = {
       next() {
         close();
@@ -313,6 +312,7 @@ export class FollowedContext implements Context {
   private make: (() => MessagingScope | undefined) | undefined;
   private live = false;
   private owned = false;
+  private outlive = false;
   private timer: NodeJS.Timeout | undefined;
   /** Runs once when this message's context is released (a transport's own bookkeeping). */
   onRelease: (() => void) | undefined;
@@ -332,7 +332,7 @@ export class FollowedContext implements Context {
         return this.base;
       }
     }
-    if (scope.isEnded) {
+    if (scope.isEnded && !this.outlive) {
       this.live = false;
       return this.base;
     }
@@ -354,10 +354,12 @@ export class FollowedContext implements Context {
   /**
    * The message is known: its scope (or a function that starts it on first use) is in effect until
    * the scope ends, `release()`, or `timeoutMs` passes (0: no timer). `owned`: releasing ends the
-   * scope too (otherwise the transport ends it, e.g. at ack).
+   * scope too (otherwise the transport ends it, e.g. at ack). `outlive`: the message's context stays
+   * in effect after its span ended (a span that must end before the process may exit), until release.
    */
-  resolve(scope: MessagingScope | (() => MessagingScope | undefined), timeoutMs: number, owned: boolean): void {
+  resolve(scope: MessagingScope | (() => MessagingScope | undefined), timeoutMs: number, owned: boolean, outlive = false): void {
     this.release();
+    this.outlive = outlive;
     if (typeof scope === 'function') this.make = scope;
     else this.scope = scope;
     this.live = true;

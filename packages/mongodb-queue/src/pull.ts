@@ -16,16 +16,13 @@ export function beginClaim(collection: object): FollowedContext | undefined {
 }
 
 /**
- * The claimed document's span stays open as what the code after the `await` runs in, until the
- * next claim in this async chain, the first withDocumentContext call for it, or the safety timer.
+ * The claimed document's context is what the code after the `await` runs in, until the next claim
+ * in this async chain or the safety timer. Its span keeps its own timing (the end of the event-loop
+ * turn, or the first withDocumentContext call), so a last claim before exit is never lost.
  */
 export function followClaim(slot: FollowedContext | undefined, pending: PendingDelivery): void {
-  if (slot === undefined || pending.scope.isEnded) return;
-  if (pending.timer !== undefined) {
-    clearImmediate(pending.timer);
-    pending.timer = undefined;
-  }
-  slot.resolve(pending.scope, DEFAULT_PULL_TIMEOUT_MS, true);
+  if (slot === undefined) return;
+  slot.resolve(pending.scope, DEFAULT_PULL_TIMEOUT_MS, false, true);
 }
 
 /**

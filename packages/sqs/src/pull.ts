@@ -5,8 +5,8 @@ import {
   DEFAULT_PULL_TIMEOUT_MS,
   followArray,
   FollowedContext,
+  MessagingScope,
   warnUnfollowed,
-  type MessagingScope,
   type MessagingSpanPolicy,
 } from '@threadline/carrier';
 import { messageCarrier, messageCarrierGetter } from './sqs-message';
@@ -37,9 +37,9 @@ export function noteSettled(command: unknown): void {
 }
 
 /**
- * The response arrived. One message: its `process` span stays open and is what the code after
- * the `await` runs in, until DeleteMessage/ChangeMessageVisibility, the next receive, a loop over
- * `Messages`, or the safety timer. Several: for…of/forEach/map over `Messages` run each message's
+ * The response arrived. One message: its `process` span's context is what the code after the
+ * `await` runs in, until DeleteMessage/ChangeMessageVisibility, the next receive, or the safety
+ * timer. Several: for…of/forEach/map over `Messages` run each message's
  * work in a `process` span (its parent the producer, a link to the `receive` span).
  */
 export function followReceived(
@@ -56,14 +56,17 @@ export function followReceived(
 ): void {
   const list = (output as { Messages?: unknown }).Messages as SqsReceivedMessage[];
   if (single !== undefined) {
-    if (slot !== undefined) slot.resolve(single, DEFAULT_PULL_TIMEOUT_MS, true);
-    else single.end();
+    // The span marks the delivery and ends now (as without following), so an app that exits
+    // without deleting loses nothing; the message's context stays in effect for the work.
+    single.end();
+    if (slot !== undefined) slot.resolve(single, DEFAULT_PULL_TIMEOUT_MS, false, true);
   }
   const links = batch?.span === undefined ? undefined : [{ context: batch.span.spanContext() }];
   const followed = followArray(
     list,
     (message) => {
-      if (single !== undefined) return single;
+      // One message: the loop runs in its (already ended) process span's context.
+      if (single !== undefined) return new MessagingScope(undefined, single.context);
       if (typeof message !== 'object' || message === null) return undefined;
       const own: Attributes = { ...attributes };
       if (typeof message.MessageId === 'string') own[ATTR_MESSAGING_MESSAGE_ID] = message.MessageId;
