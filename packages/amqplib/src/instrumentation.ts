@@ -29,6 +29,7 @@ import {
   settlingCallback,
   WarnOnce,
   type EnvOptionTable,
+  type FollowedContext,
   type MessagingScope,
 } from '@threadline/carrier';
 import type {
@@ -41,6 +42,7 @@ import type {
   ServerAddress,
 } from './internal-types';
 import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
+import { beginGet, followFetched, settledFetched } from './pull';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/amqplib');
 
@@ -603,19 +605,22 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   }
 
   private wrapPromiseGet(original: AnyFunction): AnyFunction {
-    const fetched = (channel: AmqpChannel, queue: unknown, options: unknown, message: unknown) => {
+    const fetched = (channel: AmqpChannel, queue: unknown, options: unknown, message: unknown, slot: FollowedContext | undefined) => {
       if (!isObject(message)) return;
       // No handler to wrap: the span covers the fetched message until it is settled.
       const autoAck = noAck(options);
       const scope = this.startProcess(channel, queue, message as unknown as AmqplibMessage, autoAck);
+      if (scope !== undefined && followFetched(slot, scope, message, autoAck, () => endSettled(scope, 'no_ack'))) return;
       if (scope !== undefined && autoAck) endSettled(scope, 'no_ack');
     };
+    const follows = () => this.isEnabled() && this.getConfig().followPulls !== false;
     return function get(this: unknown, ...args: unknown[]) {
       const channel = this as AmqpChannel;
+      const slot = follows() ? beginGet(channel) : undefined;
       const result = original.apply(this, args);
       if (!isThenable(result)) return result;
       return result.then((message: unknown) => {
-        fetched(channel, args[0], args[1], message);
+        fetched(channel, args[0], args[1], message, slot);
         return message;
       });
     };
@@ -660,6 +665,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     return function settle(this: unknown, ...args: unknown[]) {
       const channel = this as AmqpChannel;
       const result = original.apply(this, args);
+      settledFetched(args[0]);
       settled(channel, args);
       return result;
     };

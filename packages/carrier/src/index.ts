@@ -29,6 +29,8 @@ export { envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, r
 export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';
 export { packageInfo } from './package-info';
 export { WarnOnce } from './warn-once';
+export { followArray, followWhile, beginPull, FollowedContext, contextAttach, warnUnfollowed, callSite, DEFAULT_PULL_TIMEOUT_MS, FOLLOWED_METHODS } from './follow';
+export type { FollowedArray, FollowOptions, StartMessageScope } from './follow';
 export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
 export type {
   InstrumentationMode,

@@ -158,6 +158,8 @@ export interface ConsumeOptions<C, Message = unknown> {
   operationName?: string;
   /** When the operation began, for a span created after a pull returned. @default now */
   startTime?: TimeInput;
+  /** More links, after the message's own (a followed batch links each message's span to the batch span). */
+  links?: Link[];
 }
 
 export interface BatchOptions<C, Message = unknown> {
@@ -266,9 +268,10 @@ export class MessagingSpanPolicy<Message = unknown> {
     const { parent, link } = this.incoming(options.carrier, options.getter, options.message);
     if (!this.spansEnabled) return new MessagingScope(undefined, parent);
     const attributes = messagingAttributes(this.options.system, options.destination, options.destinationName, 'process', options.operationName ?? 'process', options.attributes);
+    const links = options.links === undefined ? (link ? [link] : undefined) : link ? [link, ...options.links] : options.links;
     const span = this.options.getTracer().startSpan(
       `process ${options.destination}`,
-      { kind: SpanKind.CONSUMER, attributes, links: link ? [link] : undefined, startTime: options.startTime },
+      { kind: SpanKind.CONSUMER, attributes, links, startTime: options.startTime },
       parent,
     );
     this.runHook('consumeHook', span, options.destination, options.message);

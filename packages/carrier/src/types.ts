@@ -49,6 +49,14 @@ export interface MessagingInstrumentationConfig<Message = unknown> extends Instr
    * @default true
    */
   propagateBaggage?: boolean;
+  /**
+   * Follow the user's work after a pull (`channel.get`, a receive, a claim) and through loops over
+   * a received batch (for…of, forEach, map), so each message's work runs in that message's
+   * context. See the carrier README, "Following pulls and batch loops".
+   * Environment (register hook): `THREADLINE_FOLLOW_PULLS=false` turns it off.
+   * @default true
+   */
+  followPulls?: boolean;
   /** Called with each producer span after it starts. Errors it throws are caught and logged. */
   publishHook?: (span: Span, info: MessagingHookInfo<Message>) => void;
   /** Called with each consumer span after it starts. Errors it throws are caught and logged. */

@@ -30,6 +30,7 @@ import {
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
+import { runFollowingBatch, runSite } from './pull';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/kafkajs');
 
@@ -425,10 +426,18 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   }
 
   private wrapEachBatch(handler: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+    const site = runSite();
+    const attributesFor = (message: KafkaMessage, partition: number) =>
+      this.getConfig().mode === 'propagation-only' ? undefined : this.messageAttributes(message, this.consumerAttributes(endpoint, partition));
     return forwarding((thisArg, args) => {
       const scope = this.isEnabled() ? this.startBatch(args[0], endpoint) : undefined;
       if (scope === undefined) return handler.apply(thisArg, args);
-      return runAndEnd(scope, () => handler.apply(thisArg, args));
+      if (this.getConfig().followPulls === false) {
+        return runAndEnd(scope, () => handler.apply(thisArg, args));
+      }
+      return runFollowingBatch(this.policy, args[0], scope, attributesFor, handler, site, () =>
+        runAndEnd(scope, () => handler.apply(thisArg, args)),
+      );
     });
   }
 

@@ -29,6 +29,8 @@ async function runBatch(app: AppKind, version: KafkaJsVersion, name: string) {
     ...common,
     service: `${name}-consumer`,
     scenario: { role: 'consume', handler: 'batch', topic, groupId: uniqueGroup(name), count: 3 },
+    // The one-liner's contract with following off; test/pull.test.ts covers the followed loops.
+    env: { THREADLINE_FOLLOW_PULLS: 'false' },
   });
   const spans = await collector.waitFor(() => spansOf(name).length >= 10, { timeoutMs: 20000 });
   batchRuns.set(name, { topic, produced, consumed, spans: spans.filter((span) => span.serviceName.startsWith(name)) });

@@ -56,7 +56,7 @@ function fakeKafkajs() {
 }
 
 function setup(config: KafkaJsInstrumentationConfig = {}, kafkaConfig: AnyRecord = { brokers: ['127.0.0.1:9092'], clientId: 'shop' }) {
-  const instrumentation = new KafkaJsInstrumentation(config);
+  const instrumentation = new KafkaJsInstrumentation({ followPulls: false, ...config });
   const fake = fakeKafkajs();
   const [definition] = instrumentation.getModuleDefinitions();
   definition.patch!(fake.module, '2.2.4');

@@ -28,6 +28,7 @@ import {
   WarnOnce,
   withExtractedContext,
   type EnvOptionTable,
+  type FollowedContext,
   type MessagingScope,
 } from '@threadline/carrier';
 import type {
@@ -41,6 +42,7 @@ import type {
   QueueTarget,
 } from './internal-types';
 import type { CollectionMatcher, MongoQueueInstrumentationConfig, MongoQueueMessage } from './types';
+import { beginClaim, followClaim, followDocuments } from './pull';
 
 /** The driver versions this package patches (the same range in README and tests). */
 export const SUPPORTED_VERSIONS: string[] = ['>=6.17.0 <8'];
@@ -177,6 +179,9 @@ const RUNNERS_KEY = Symbol.for('threadline.mongodb-queue.document-runners');
 const documentRunners: WeakMap<object, DocumentRunner> = ((globalThis as { [RUNNERS_KEY]?: WeakMap<object, DocumentRunner> })[
   RUNNERS_KEY
 ] ??= new WeakMap());
+
+/** Stripped copies handed to the app, to the stored documents whose context field they lost. */
+const originals = new WeakMap<object, Doc>();
 
 function registerRunner(document: unknown, runner: DocumentRunner): void {
   if (typeof document === 'object' && document !== null) documentRunners.set(document, runner);
@@ -629,11 +634,12 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     return { handed, pending };
   }
 
-  private deliverClaim(target: QueueTarget, operationName: string, value: unknown, withMetadata: boolean, startTime: number): unknown {
+  private deliverClaim(target: QueueTarget, operationName: string, value: unknown, withMetadata: boolean, startTime: number, slot?: FollowedContext): unknown {
     try {
       const document = withMetadata ? (isDocument(value) ? value.value : undefined) : value;
       if (!isDocument(document)) return value; // nothing claimed: no span
-      const { handed } = this.deliverOne(target, operationName, document, startTime);
+      const { handed, pending } = this.deliverOne(target, operationName, document, startTime);
+      followClaim(slot, pending);
       if (handed === document) return value;
       return withMetadata ? { ...(value as Doc), value: handed } : handed;
     } catch (error) {
@@ -648,6 +654,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       if (target === undefined) return original.apply(receiver, args);
       // The span is created once the document is back, but starts when the claim was sent.
       const startTime = Date.now();
+      const slot = this.isEnabled() && this.getConfig().followPulls !== false && typeof receiver === 'object' && receiver !== null ? beginClaim(receiver) : undefined;
       let result: unknown;
       this.nestedFindDepth++;
       try {
@@ -658,7 +665,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       if (!isThenable(result)) return result;
       const options = optionsIndex >= 0 ? args[optionsIndex] : undefined;
       const withMetadata = isDocument(options) && options.includeResultMetadata === true;
-      return Promise.resolve(result).then((value) => this.deliverClaim(target, operationName, value, withMetadata, startTime));
+      return Promise.resolve(result).then((value) => this.deliverClaim(target, operationName, value, withMetadata, startTime, slot));
     });
   }
 
@@ -706,10 +713,25 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     }
   }
 
+  /** A CONSUMER span for one document read from a cursor; undefined when it is not a document. */
+  private startDocument(target: QueueTarget, handed: unknown): MessagingScope | undefined {
+    const document = originals.get(handed as object) ?? handed;
+    if (!isDocument(document)) return undefined;
+    return this.policy.startProcess({
+      destination: target.namespace,
+      carrier: document,
+      getter: documentFieldAdapter(this.contextField()),
+      message: document,
+      attributes: withMessageId(target.attributes, document._id),
+      operationName: 'process',
+    });
+  }
+
   /** What a cursor hands to the app: the document (or a stripped copy) that knows its producer. */
   private handOverFromCursor(target: QueueTarget, document: unknown): unknown {
     if (!isDocument(document)) return document;
     const handed = this.stripped(document);
+    if (handed !== document && isDocument(handed)) originals.set(handed, document);
     registerRunner(handed, (fn) => {
       let scope: MessagingScope;
       try {
@@ -756,6 +778,9 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       this.receiveBatch(state, documents, operationName, startTime);
       for (let index = 0; index < documents.length; index++) {
         documents[index] = this.handOverFromCursor(state.target, documents[index]);
+      }
+      if (operationName === 'toArray' && this.getConfig().followPulls !== false) {
+        followDocuments(documents, (document) => this.startDocument(state.target, document), state);
       }
     } catch (error) {
       this._diag.debug('cursor documents handed over without context', error);

@@ -15,7 +15,7 @@ const { exporter, tracer, logs } = setupOtel();
 type Doc = Record<string, any>;
 
 function instrumented(config: MongoQueueInstrumentationConfig): MongoQueueInstrumentation {
-  const instrumentation = new MongoQueueInstrumentation(config);
+  const instrumentation = new MongoQueueInstrumentation({ followPulls: false, ...config });
   instrumentation.getModuleDefinitions()[0].patch!({ Collection: StandInCollection }, '6.22.0');
   return instrumentation;
 }

@@ -29,13 +29,10 @@ export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
 ];
 
 /**
- * The OpenTelemetry contrib instrumentations' names for the same libraries, as a user coming from
- * `@opentelemetry/auto-instrumentations-node` writes them in OTEL_NODE_ENABLED_INSTRUMENTATIONS.
+ * The names `@opentelemetry/auto-instrumentations-node` uses for the same libraries, so one
+ * OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS value serves both.
  */
-export const CONTRIB_NAMES: Readonly<Record<string, string>> = {
-  'aws-sdk': 'sqs',
-  mongodb: 'mongodb-queue',
-};
+export const CONTRIB_NAMES: Readonly<Record<string, string>> = { 'aws-sdk': 'sqs', mongodb: 'mongodb-queue' };
 
 function parseList(raw: string | undefined): Set<string> | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
@@ -43,33 +40,20 @@ function parseList(raw: string | undefined): Set<string> | undefined {
     raw
       .split(',')
       .map((name) => name.trim())
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((name) => (Object.prototype.hasOwnProperty.call(CONTRIB_NAMES, name) ? CONTRIB_NAMES[name] : name)),
   );
 }
 
-/**
- * The entries left after OTEL_NODE_ENABLED_INSTRUMENTATIONS and OTEL_NODE_DISABLED_INSTRUMENTATIONS,
- * which take threadline's short names or the contrib names in CONTRIB_NAMES.
- */
+/** The entries left after OTEL_NODE_ENABLED_INSTRUMENTATIONS and OTEL_NODE_DISABLED_INSTRUMENTATIONS. */
 export function selectInstrumentations(
   env: NodeJS.ProcessEnv,
   onUnknown: (name: string) => void = () => {},
 ): InstrumentationEntry[] {
+  const enabled = parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
+  const disabled = parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? new Set<string>();
   const known = new Set(INSTRUMENTATIONS.map((entry) => entry.short));
-  const unknown: string[] = [];
-  const normalise = (names: Set<string> | undefined): Set<string> | undefined => {
-    if (names === undefined) return undefined;
-    const out = new Set<string>();
-    for (const name of names) {
-      const short = CONTRIB_NAMES[name] ?? name;
-      if (known.has(short)) out.add(short);
-      else unknown.push(name);
-    }
-    return out;
-  };
-  const enabled = normalise(parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS));
-  const disabled = normalise(parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS)) ?? new Set<string>();
-  for (const name of unknown) onUnknown(name);
+  for (const name of [...(enabled ?? []), ...disabled]) if (!known.has(name)) onUnknown(name);
   return INSTRUMENTATIONS.filter((entry) => (enabled === undefined || enabled.has(entry.short)) && !disabled.has(entry.short));
 }
 
@@ -78,6 +62,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   if (env.THREADLINE_MODE === 'propagation-only' || env.THREADLINE_MODE === 'spans') config.mode = env.THREADLINE_MODE;
   if (env.THREADLINE_USE_LINKS === 'true') config.useLinks = true;
+  if (env.THREADLINE_FOLLOW_PULLS === 'false') config.followPulls = false;
   return config;
 }
 

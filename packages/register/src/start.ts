@@ -39,14 +39,14 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   const level = LOG_LEVELS[(env.OTEL_LOG_LEVEL ?? '').toLowerCase()];
   if (level !== undefined) diag.setLogger(new DiagConsoleLogger(), level);
   try {
-    const unknown: string[] = [];
-    const entries = selectInstrumentations(env, (name) => unknown.push(name));
-    // Shown without OTEL_LOG_LEVEL: a misspelt or contrib-only name silently changes what is traced.
-    if (unknown.length > 0) {
-      process.stderr.write(
-        `[threadline] OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS: ignoring ${unknown.map((name) => `"${name}"`).join(', ')}, not threadline instrumentations (threadline's: ${INSTRUMENTATIONS.map((entry) => entry.short).join(', ')}; contrib's aws-sdk and mongodb mean sqs and mongodb-queue)\n`,
-      );
-    }
+    // Visible without OTEL_LOG_LEVEL: a misspelt name silently turning a transport off is worse
+    // than one line on stderr. An explicit OTEL_LOG_LEVEL (even `none`) decides through diag.
+    const unknown = (name: string) => {
+      const line = `@threadline/register: unknown instrumentation name "${name}" in OTEL_NODE_ENABLED_INSTRUMENTATIONS/OTEL_NODE_DISABLED_INSTRUMENTATIONS (known: ${INSTRUMENTATIONS.map((entry) => entry.short).join(', ')}, and aws-sdk, mongodb)`;
+      if (level !== undefined) diag.warn(line);
+      else process.stderr.write(`${line}\n`);
+    };
+    const entries = selectInstrumentations(env, unknown);
     const esmHooks = registerEsmLoader(entries.flatMap((entry) => entry.modules), env, process.argv[1], (message) => diag.warn(`@threadline/register: ${message}`));
     const sdk = startSdk(env);
     joinTraceFromEnv(sdk, env, version);

@@ -30,3 +30,30 @@ test('mode and useLinks come from THREADLINE_MODE and THREADLINE_USE_LINKS; bad 
   expect(configFromEnv({ THREADLINE_MODE: 'propagation-only', THREADLINE_USE_LINKS: 'true' })).toEqual({ mode: 'propagation-only', useLinks: true });
   expect(configFromEnv({ THREADLINE_MODE: 'fast' })).toEqual({});
 });
+
+describe("contrib's instrumentation names", () => {
+  test('aws-sdk and mongodb select sqs and mongodb-queue; kafkajs and amqplib are the same names', () => {
+    const { selectInstrumentations: select } = jest.requireActual('../src/instrumentations') as typeof import('../src/instrumentations');
+    const unknown: string[] = [];
+    const enabled = select({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'kafkajs, amqplib,aws-sdk,mongodb' }, (name) => unknown.push(name));
+    expect(enabled.map((entry) => entry.short).sort()).toEqual(['amqplib', 'kafkajs', 'mongodb-queue', 'sqs']);
+    expect(unknown).toEqual([]);
+    const left = select({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb,nope' }, (name) => unknown.push(name));
+    expect(left.map((entry) => entry.short)).not.toContain('sqs');
+    expect(left.map((entry) => entry.short)).not.toContain('mongodb-queue');
+    expect(unknown).toEqual(['nope']);
+  });
+
+  test('an unknown name is one stderr line without OTEL_LOG_LEVEL, and silent with OTEL_LOG_LEVEL=none', () => {
+    const entry = require.resolve('../dist/index.js');
+    const { spawnSync } = jest.requireActual('node:child_process') as typeof import('node:child_process');
+    const spawn = (extra: Record<string, string>) =>
+      spawnSync(process.execPath, ['--require', entry, '-e', '0'], {
+        env: { PATH: process.env.PATH, OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'kafkajz', ...extra },
+        encoding: 'utf8',
+      });
+    const plain = spawn({});
+    expect(plain.stderr.match(/unknown instrumentation name "kafkajz"/g)).toHaveLength(1);
+    expect(spawn({ OTEL_LOG_LEVEL: 'none' }).stderr).not.toContain('kafkajz');
+  });
+});

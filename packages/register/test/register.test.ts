@@ -148,16 +148,6 @@ test('a set-up failure prints one clear line and the app still runs', async () =
   ]);
 });
 
-test('an unknown instrumentation name is reported at the default log level, once, with the names threadline knows', async () => {
-  const result = await runFixture(fixture('plain.cjs'), { collector, serviceName: 'names', loader: 'require', env: { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'kafkajs,aws-sdk,kafka-js' } });
-  expect(result.code).toBe(0);
-  const lines = result.stderr.split('\n').filter((line) => line.includes('[threadline]'));
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toContain('ignoring "kafka-js"');
-  expect(lines[0]).not.toContain('"aws-sdk"');
-  expect(lines[0]).toContain("threadline's: kafkajs, amqplib, sqs, mongodb-queue, k8s-job, child-process");
-});
-
 test('--import and --require together start once', async () => {
   const { registerEntry } = await import('@threadline/testing');
   const result = await runFixture(fixture('plain.cjs'), { loader: 'import', args: [], env: { NODE_OPTIONS: `--require ${registerEntry()}`, OTEL_TRACES_EXPORTER: 'console' } });

@@ -36,6 +36,7 @@ import type {
 } from './internal-types';
 import { isObject, messageCarrier, messageCarrierGetter, queueInfo, unbracketed, withContextFields } from './sqs-message';
 import type { AttributeBudgetPolicy, SqsHookMessage, SqsInstrumentationConfig, SqsReceivedMessage } from './types';
+import { beginReceive, followReceived, noteSettled } from './pull';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/sqs');
 
@@ -221,7 +222,10 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     const runCommand = (operation: SqsOperation, client: unknown, args: unknown[]) => this.runCommand(operation, client, original, args);
     return function send(this: unknown, ...args: unknown[]) {
       const operation = operationOf(args[0]);
-      if (operation === undefined) return original.apply(this, args);
+      if (operation === undefined) {
+        noteSettled(args[0]);
+        return original.apply(this, args);
+      }
       return runCommand(operation, this, args);
     };
   }
@@ -341,12 +345,13 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     const byConsumer = context.active().getValue(CONSUMER_RECEIVE) === true;
     this.customEndpoint(client);
     const startTime = Date.now();
+    const slot = byConsumer || this.getConfig().followPulls === false ? undefined : beginReceive(client);
     return {
       command: names === undefined ? command : commandWithInput(command as object, { ...input, MessageAttributeNames: names }),
       run: (fn) => fn(),
       settle: (outcome) => {
         try {
-          this.recordReceive(client, queue, outcome, byConsumer, startTime);
+          this.recordReceive(client, queue, outcome, byConsumer, startTime, slot);
         } catch (recordError) {
           this._diag.debug('could not record the receive', recordError);
         }
@@ -359,7 +364,14 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
    * span with a link per message, covering the call. Both are made when the response arrives: the
    * caller's own work happens after `send` returns (see withMessageContext).
    */
-  private recordReceive(client: unknown, queue: QueueInfo, outcome: Outcome, byConsumer: boolean, startTime: number): void {
+  private recordReceive(
+    client: unknown,
+    queue: QueueInfo,
+    outcome: Outcome,
+    byConsumer: boolean,
+    startTime: number,
+    slot?: ReturnType<typeof beginReceive>,
+  ): void {
     const attributes = { ...queueAttributes(queue), ...this.customEndpoint(client) };
     if (outcome.failed) {
       const scope = this.policy.startBatch({ destination: queue.name, operation: 'receive', carriers: [], getter: messageCarrierGetter, attributes, startTime });
@@ -395,6 +407,12 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
         // A pull covers the whole call; one message's process span marks only its delivery.
         startTime,
       });
+    }
+    if (slot !== undefined || (!byConsumer && this.getConfig().followPulls !== false)) {
+      const single = messages.length === 1 ? scope : undefined;
+      if (single === undefined) scope.end();
+      followReceived(this.policy, slot, output, messages, single, single === undefined ? scope : undefined, queue.name, attributes, snsEnvelope, client);
+      return;
     }
     scope.end();
   }

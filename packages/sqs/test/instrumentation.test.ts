@@ -31,7 +31,7 @@ const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/orders';
 const PRODUCER_SPAN_ID = 'b7ad6b7169203331';
 
 function instrument(config: SqsInstrumentationConfig = {}): Internals {
-  const instrumentation = new SqsInstrumentation({ enabled: false, ...config });
+  const instrumentation = new SqsInstrumentation({ enabled: false, followPulls: false, ...config });
   instrumentation.setTracerProvider(provider);
   return instrumentation as unknown as Internals;
 }

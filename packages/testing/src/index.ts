@@ -6,6 +6,7 @@ export { runFixture, startFixture, registerEntry } from './fixtures';
 export type { FixtureOptions, FixtureProcess, FixtureResult } from './fixtures';
 export { assertLink, assertNoOrphans, assertParentChild, assertSingleTrace, findSpan, findSpans, formatSpans } from './assertions';
 export type { SpanMatcher } from './assertions';
+export { ancestry, assertDescends, assertOutsideTraces } from './follow';
 export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACEPARENT_PATTERN } from './otel';
 export type { DiagRecord } from './otel';
 export { startK8sApiStandIn } from './k8s-api/server';
