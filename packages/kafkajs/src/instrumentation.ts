@@ -195,9 +195,11 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (target.Kafka !== base) return;
     const remember = (client: object, config: unknown) => this.rememberClient(client, config);
     this._wrap(target, 'Kafka', (Original) => {
+      // A mixin base needs a constructor of `any[]` (TS2545).
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const Base = Original as unknown as new (...args: any[]) => object;
       const Tracked = class Kafka extends Base {
-        constructor(...args: any[]) {
+        constructor(...args: unknown[]) {
           super(...args);
           remember(this, args[0]);
         }
