@@ -34,7 +34,7 @@ import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedM
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/kafkajs');
 
 /** The kafkajs versions this instrumentation patches (the same range the README and tests state). */
-export const SUPPORTED_VERSIONS = ['>=1.11.0 <3'];
+export const SUPPORTED_VERSIONS = ['>=1.16.0 <3'];
 
 /** Kafka's default `message.max.bytes`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1048588;

@@ -75,10 +75,10 @@ beforeEach(() => {
 });
 
 test('the supported range is closed', () => {
-  expect(SUPPORTED_VERSIONS).toEqual(['>=1.11.0 <3']);
+  expect(SUPPORTED_VERSIONS).toEqual(['>=1.16.0 <3']);
   const [definition] = new KafkaJsInstrumentation({ enabled: false }).getModuleDefinitions();
   expect(definition.name).toBe('kafkajs');
-  expect(definition.supportedVersions).toEqual(['>=1.11.0 <3']);
+  expect(definition.supportedVersions).toEqual(['>=1.16.0 <3']);
 });
 
 describe('producer', () => {
