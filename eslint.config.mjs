@@ -14,6 +14,20 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules for TypeScript: each package's tsconfig.json covers src and test (tsconfig.build.json builds src).
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
@@ -22,6 +36,8 @@ export default tseslint.config(
     rules: {
       // Libraries log through diag, never the console.
       'no-console': 'error',
+      // Library code states its types; `unknown` where a value is not known.
+      '@typescript-eslint/no-explicit-any': 'error',
     },
   },
 );

@@ -480,6 +480,11 @@ describe('bounded memory for unsettled messages', () => {
       expect(fromEnv.getConfig().maxUnsettledSpans).toBe(7);
       expect(fromEnv.getConfig().unsettledTimeoutMs).toBeUndefined();
       expect(new AmqplibInstrumentation({ enabled: false, maxUnsettledSpans: 3 }).getConfig().maxUnsettledSpans).toBe(3);
+      // #17: setConfig keeps what the environment set, and the config still wins.
+      fromEnv.setConfig({});
+      expect(fromEnv.getConfig().maxUnsettledSpans).toBe(7);
+      fromEnv.setConfig({ maxUnsettledSpans: 4 });
+      expect(fromEnv.getConfig().maxUnsettledSpans).toBe(4);
     } finally {
       delete process.env.THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS;
       delete process.env.THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS;

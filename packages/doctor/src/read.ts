@@ -11,6 +11,8 @@ const KINDS: DoctorSpanKind[] = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 
 /** Files a folder is searched for. */
 export const SPAN_FILE_EXTENSIONS = ['.json', '.jsonl', '.ndjson'];
 
+// Parsed OTLP/JSON, read defensively field by field.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped JSON input, every read is checked
 type Json = Record<string, any>;
 
 function anyValue(value: Json | undefined): unknown {

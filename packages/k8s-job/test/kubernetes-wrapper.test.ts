@@ -152,6 +152,24 @@ test('a client that throws synchronously: the same error reaches the caller and 
   expect(span.status.code).toBe(SpanStatusCode.ERROR);
 });
 
+test('#17: a client that throws undefined: the span ends failed, and the caller sees the throw', () => {
+  const wrapped = instrumentation.createWrapper('Job', () => {
+    throw undefined;
+  });
+  expect(() => wrapped({ namespace: 'batch', body: job() })).toThrow();
+  const [span] = exporter.getFinishedSpans();
+  expect(span.status.code).toBe(SpanStatusCode.ERROR);
+});
+
+test('#17: the caller gets the client\'s own promise back', async () => {
+  const own = Promise.resolve({ metadata: { name: 'report', uid: 'u1' } });
+  const wrapped = instrumentation.createWrapper('Job', () => own);
+  expect(wrapped({ namespace: 'batch', body: job() })).toBe(own);
+  await own;
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(exporter.getFinishedSpans()[0].attributes['k8s.job.uid']).toBe('u1');
+});
+
 test('a body that is not a Job goes through as the same object, with a warning and the span still recorded', async () => {
   const api = fakeApi();
   const wrapped = instrumentation.createWrapper('Job', api.method);

@@ -249,6 +249,44 @@ describe.each(DRIVERS.map((driver, index) => ({ ...driver, index })))('$label', 
       });
     });
 
+    it('#17: work that throws undefined ends the claim span as failed', async () => {
+      await inRootSpan('A', () => coll('outbox').insertOne({ kind: 'throws-undefined', state: 'ready' }));
+      exporter.reset();
+      const document = await coll('outbox').findOneAndDelete({ kind: 'throws-undefined' });
+      expect(() =>
+        withDocumentContext(document, () => {
+          throw undefined;
+        }),
+      ).toThrow();
+      const span = one(`process ${ns('outbox')}`);
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    });
+
+    it('#17: withDocumentContext and insertOne hand back the very promise the work or the driver returned', async () => {
+      await inRootSpan('A', () => coll('outbox').insertOne({ kind: 'same-promise', state: 'ready' }));
+      const document = await coll('outbox').findOneAndDelete({ kind: 'same-promise' });
+      const work = Promise.resolve('done');
+      expect(withDocumentContext(document, () => work)).toBe(work);
+      await work;
+      // insertOne: the driver's own method, spied on, patched through the module definition.
+      const driverInsertOne = (coll('outbox').insertOne as unknown as { __original: (...args: unknown[]) => unknown }).__original;
+      let fromDriver: unknown;
+      const Spied = function () {} as unknown as { prototype: Record<string, unknown> };
+      Spied.prototype.insertOne = function (this: unknown, ...args: unknown[]) {
+        fromDriver = driverInsertOne.apply(this, args);
+        return fromDriver;
+      };
+      const definition = instrumentation.getModuleDefinitions()[0];
+      definition.patch?.({ Collection: Spied }, driver.version);
+      const wrapped = Spied.prototype.insertOne as (this: unknown, ...args: unknown[]) => unknown;
+      exporter.reset();
+      const returned = wrapped.call(coll('outbox'), { kind: 'same-promise-insert' });
+      expect(returned).toBe(fromDriver);
+      await returned;
+      await nextTurn();
+      expect(one(`send ${ns('outbox')}`).status.code).toBe(SpanStatusCode.UNSET);
+    });
+
     it('a claim nobody wraps ends its span at the end of the event-loop turn', async () => {
       await inRootSpan('A', () => coll('outbox').insertOne({ kind: 'unwrapped', state: 'ready' }));
       const sentAt = Date.now();

@@ -77,7 +77,8 @@ export function snsEnvelopeAttributes(body: unknown): LooseObject | undefined {
 /** Where one received message's context is read from: its SQS attributes, or its SNS envelope. */
 export interface MessageCarrier {
   attributes: unknown;
-  getter: TextMapGetter<any>;
+  // The getter matches `attributes`' shape; stated per value, so never read across.
+  getter: TextMapGetter<unknown>;
 }
 
 /** Reads a MessageCarrier with whichever getter fits its shape. */

@@ -62,10 +62,27 @@ function attributes(list: OtlpKeyValue[] | undefined): Record<string, unknown> {
 
 const nanosToMs = (nanos: string | number | undefined) => Number(BigInt(nanos ?? 0) / 1000n) / 1000;
 
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind?: number;
+  attributes?: OtlpKeyValue[];
+  links?: { traceId: string; spanId: string; attributes?: OtlpKeyValue[] }[];
+  events?: { name: string; attributes?: OtlpKeyValue[] }[];
+  status?: { code?: number; message?: string };
+  startTimeUnixNano?: string | number;
+  endTimeUnixNano?: string | number;
+}
+interface OtlpRequest {
+  resourceSpans?: { resource?: { attributes?: OtlpKeyValue[] }; scopeSpans?: { scope?: { name?: string }; spans?: OtlpSpan[] }[] }[];
+}
+
 /** Turns an OTLP/JSON ExportTraceServiceRequest into flat spans. Also reads exported files. */
 export function spansFromOtlpJson(request: unknown): CollectedSpan[] {
   const spans: CollectedSpan[] = [];
-  for (const resourceSpans of (request as { resourceSpans?: any[] }).resourceSpans ?? []) {
+  for (const resourceSpans of (request as OtlpRequest).resourceSpans ?? []) {
     const resource = attributes(resourceSpans.resource?.attributes);
     for (const scopeSpans of resourceSpans.scopeSpans ?? []) {
       for (const span of scopeSpans.spans ?? []) {
@@ -78,8 +95,8 @@ export function spansFromOtlpJson(request: unknown): CollectedSpan[] {
           serviceName: String(resource['service.name'] ?? ''),
           scope: scopeSpans.scope?.name ?? '',
           attributes: attributes(span.attributes),
-          links: (span.links ?? []).map((link: any) => ({ traceId: link.traceId, spanId: link.spanId, attributes: attributes(link.attributes) })),
-          events: (span.events ?? []).map((event: any) => ({ name: event.name, attributes: attributes(event.attributes) })),
+          links: (span.links ?? []).map((link) => ({ traceId: link.traceId, spanId: link.spanId, attributes: attributes(link.attributes) })),
+          events: (span.events ?? []).map((event) => ({ name: event.name, attributes: attributes(event.attributes) })),
           status: { code: STATUS[span.status?.code ?? 0] ?? 'UNSET', message: span.status?.message || undefined },
           startTimeMs: nanosToMs(span.startTimeUnixNano),
           endTimeMs: nanosToMs(span.endTimeUnixNano),
