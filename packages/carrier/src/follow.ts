@@ -161,7 +161,7 @@ export function followArray<T>(array: T[], start: StartMessageScope<T>, options:
       if (!isThenable(result)) open.delete(held);
       return result;
     };
-  const methods: Record<(typeof FOLLOWED_METHODS)[number], (this: T[], ...args: any[]) => unknown> = {
+  const methods: Record<(typeof FOLLOWED_METHODS)[number], (this: T[], callback: unknown, thisArg?: unknown) => unknown> = {
     forEach(this: T[], callback: unknown, thisArg?: unknown) {
       if (this !== array || typeof callback !== 'function' || released) return Array.prototype.forEach.call(this, callback as never, thisArg);
       iterated = true;

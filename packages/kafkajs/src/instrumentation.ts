@@ -196,9 +196,9 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (target.Kafka !== base) return;
     const remember = (client: object, config: unknown) => this.rememberClient(client, config);
     this._wrap(target, 'Kafka', (Original) => {
-      const Base = Original as unknown as new (...args: any[]) => object;
+      const Base = Original as unknown as new (...args: unknown[]) => object;
       const Tracked = class Kafka extends Base {
-        constructor(...args: any[]) {
+        constructor(...args: unknown[]) {
           super(...args);
           remember(this, args[0]);
         }
