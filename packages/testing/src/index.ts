@@ -8,5 +8,7 @@ export { assertLink, assertNoOrphans, assertParentChild, assertSingleTrace, find
 export type { SpanMatcher } from './assertions';
 export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACEPARENT_PATTERN } from './otel';
 export type { DiagRecord } from './otel';
-export { startK8sApiStandIn } from './k8s-api/server';
-export type { K8sApiStandIn, K8sApiStandInOptions } from './k8s-api/server';
+export { startJobRunner } from './k8s-api/job-runner';
+export type { JobRunner, JobRunnerOptions } from './k8s-api/job-runner';
+export { readKubeconfig } from './k8s-api/kube-client';
+export type { KubeTarget } from './k8s-api/kube-client';

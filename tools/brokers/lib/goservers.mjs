@@ -81,30 +81,21 @@ export function kubeCa() {
   return existsSync(file) ? readFileSync(file) : undefined;
 }
 
+/** Written by every `up kube-apiserver`: the local server, its CA and the token. */
 function writeKubeconfig(a) {
   const ca = kubeCa();
   if (!ca) throw new Error(`kube-apiserver wrote no serving certificate into ${certDir()}`);
   const token = readFileSync(tokenFile(), 'utf8').trim();
-  const text = `# Written by tools/brokers on every \`up kube-apiserver\`: the local kube-apiserver, token auth.
-apiVersion: v1
-kind: Config
-clusters:
-- name: threadline
-  cluster:
-    server: ${a.k8s.server}
-    certificate-authority-data: ${ca.toString('base64')}
-users:
-- name: threadline
-  user:
-    token: ${token}
-contexts:
-- name: threadline
-  context:
-    cluster: threadline
-    user: threadline
-    namespace: default
-current-context: threadline
-`;
+  // JSON is valid kubeconfig YAML, and the runner and tests read it without a YAML parser.
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'threadline', cluster: { server: a.k8s.server, 'certificate-authority-data': ca.toString('base64') } }],
+    users: [{ name: 'threadline', user: { token } }],
+    contexts: [{ name: 'threadline', context: { cluster: 'threadline', user: 'threadline', namespace: 'default' } }],
+    'current-context': 'threadline',
+  };
+  const text = `${JSON.stringify(config, null, 2)}\n`;
   writeFileSync(a.k8s.kubeconfig, text, { mode: 0o600 });
 }
 
