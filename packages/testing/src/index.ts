@@ -10,5 +10,5 @@ export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACE
 export type { DiagRecord } from './otel';
 export { startJobRunner } from './k8s-api/job-runner';
 export type { JobRunner, JobRunnerOptions } from './k8s-api/job-runner';
-export { readKubeconfig } from './k8s-api/kube-client';
+export { KubeApiError, KubeClient, readKubeconfig } from './k8s-api/kube-client';
 export type { KubeTarget } from './k8s-api/kube-client';
