@@ -19,12 +19,12 @@ function runCli(args: string[]): Promise<{ code: number; output: string; ms: num
 test('a second `up` reuses every running server and returns within 5 s', async () => {
   const result = await runCli(['up']);
   expect(result.code).toBe(0);
-  expect(result.output).toMatch(/all 5 up/);
+  expect(result.output).toMatch(/all 8 up/);
   expect(result.ms).toBeLessThan(5000);
 });
 
 test('`status` lists every server as up', async () => {
   const result = await runCli(['status']);
   expect(result.code).toBe(0);
-  for (const name of ['kafka', 'rabbitmq', 'elasticmq', 'mongodb', 'k8s']) expect(result.output).toMatch(new RegExp(`^${name}\\s+up\\b`, 'm'));
+  for (const name of ['kafka', 'rabbitmq', 'elasticmq', 'mongodb', 'etcd', 'kube-apiserver', 'k8s-runner', 'jaeger']) expect(result.output).toMatch(new RegExp(`^${name}\\s+up\\b`, 'm'));
 });

@@ -62,8 +62,11 @@ export class KubeClient {
 
   /** One request; resolves with the JSON answer, rejects with KubeApiError on a non-2xx status. */
   call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Json> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    // Content-Length, not chunked: a chunked DELETE body is not read as DeleteOptions.
+    const headers: Record<string, string> = payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {};
     return new Promise((resolve, reject) => {
-      const req = request(this.options(method, path, body === undefined ? {} : { 'content-type': contentType }), (res) => {
+      const req = request(this.options(method, path, headers), (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
@@ -81,8 +84,7 @@ export class KubeClient {
         res.on('error', reject);
       });
       req.on('error', reject);
-      if (body !== undefined) req.write(JSON.stringify(body));
-      req.end();
+      req.end(payload);
     });
   }
 
