@@ -154,7 +154,7 @@ test('createNamespacedJob against the real kube-apiserver (dryRun=All): the serv
   // Status code and the server's causes, as a set: a `__proto__` label key is copied to the front of its
   // map by the instrumentation's clone, so the server lists the same causes in another order. A
   // generateName gets a random 5-character suffix per request; it shows in the name and job-name labels.
-  const verdict = (outcome: PromiseSettledResult<AnyRecord>, body: unknown) => {
+  const verdict = (outcome: PromiseSettledResult<unknown>, body: unknown) => {
     if (outcome.status === 'fulfilled') return 'created';
     const prefix = (body as AnyRecord)?.metadata?.generateName;
     const generated = typeof prefix === 'string' ? new RegExp(`${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[a-z0-9]{5}`, 'g') : undefined;
@@ -182,9 +182,9 @@ test('createNamespacedJob against the real kube-apiserver (dryRun=All): the serv
       }
       const plain = await Promise.allSettled([post(body)]).then(([r]) => r);
       let sent: unknown;
-      const create = instrumentation.createWrapper('Job', (request: AnyRecord) => {
-        sent = request.body;
-        return post(request.body);
+      const create = instrumentation.createWrapper('Job', (...args: unknown[]) => {
+        sent = (args[0] as AnyRecord).body;
+        return post(sent);
       });
       const active = trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: false });
       const instrumented = await Promise.allSettled([context.with(active, () => create({ namespace: 'default', body }))]).then(([r]) => r);
