@@ -228,13 +228,16 @@ const jaeger = {
   port: (a) => a.jaeger.queryPort,
   extraPorts: (a) => [a.jaeger.otlpPort, a.jaeger.queryGrpcPort],
   marker: confDir('jaeger'),
-  probe: (a, t) => probeHttpJson(`${a.jaeger.query}/api/services`, (b) => Array.isArray(b.data) && `query API answered (${b.data.length} services)`, t),
+  // `data` is null while no service has sent a span.
+  probe: (a, t) => probeHttpJson(`${a.jaeger.query}/api/services`, (b) => 'data' in b && `query API answered (${(b.data ?? []).length} services)`, t),
   timeoutMs: () => timeoutSeconds(60) * 1000,
   async start(a, log) {
     const bin = await goBinary('jaeger', log);
     const file = join(ensureDir(confDir('jaeger')), 'config.yaml');
     writeFileSync(file, jaegerConfig(a));
-    return spawnDetached('jaeger', bin, ['--config', `file:${file}`], { env: process.env, cwd: ensureDir(dataDir('jaeger')) });
+    // Jaeger traces itself to OTLP on localhost:4317 by default (nothing listens there): sample nothing.
+    const env = { ...process.env, OTEL_TRACES_SAMPLER: 'always_off' };
+    return spawnDetached('jaeger', bin, ['--config', `file:${file}`], { env, cwd: ensureDir(dataDir('jaeger')) });
   },
 };
 
