@@ -271,6 +271,15 @@ async function down(requested) {
   return failed ? 1 : 0;
 }
 
+/** The batch/v1 stand-in the old `k8s` entry started on 8001 (replaced by kube-apiserver + k8s-runner): bare `down` stops one left running. */
+async function downRetiredK8s() {
+  const pid = readPid('k8s');
+  if (!pid) return;
+  if (isOurs(pid, join(logsDir, 'k8s-jobs')) && !(await stopProcess(pid))) throw new Error(`k8s (retired stand-in): pid ${pid} is still alive after SIGKILL`);
+  clearRun('k8s');
+  log(`k8s (retired stand-in): stopped pid ${pid}`);
+}
+
 /** Used only when @threadline/testing cannot be built: `down` must still work. Mirrors addresses.ts defaults. */
 function fallbackAddresses() {
   const env = (n, d) => Number(process.env[n]) || d;
@@ -319,6 +328,7 @@ async function main(argv) {
     case 'up':
       return up(names);
     case 'down':
+      if (rest.length === 0) await downRetiredK8s();
       return down(names);
     case 'status':
       return status();
