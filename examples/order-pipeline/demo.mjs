@@ -7,7 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { brokerAddresses, startCollector } from '@threadline/testing';
-import { checkBrokers, requiredBrokers } from './lib/brokers.mjs';
+import { checkBrokers, jaegerUp, requiredBrokers } from './lib/brokers.mjs';
 import { backendFromEnv, startRelay } from './lib/otlp-relay.mjs';
 import { renderHtml } from './lib/render-html.mjs';
 import { formatDuration, renderTree } from './lib/render-tree.mjs';
@@ -23,7 +23,8 @@ const USAGE = `usage: pnpm demo [--orders N] [--timeout SECONDS] [--verbose]
   --orders N         orders to send (default 3)
   --timeout SECONDS  how long to wait for the orders' traces (default 30)
   --verbose          echo the services' output
-Spans go to an embedded collector; with OTEL_EXPORTER_OTLP_ENDPOINT set they also go to that backend.`;
+Spans go to an embedded collector; with OTEL_EXPORTER_OTLP_ENDPOINT set they also go to that backend,
+and when Jaeger is up (pnpm brokers up jaeger) to Jaeger too: each order's query link is printed.`;
 
 let options;
 try {
@@ -121,7 +122,7 @@ function serviceEnv(name, addresses, otlpEndpoint) {
     SQS_ENDPOINT: addresses.elasticmq.endpoint,
     SQS_REGION: addresses.elasticmq.region,
     MONGODB_URL: addresses.mongodb.url,
-    K8S_SERVER: addresses.k8s.server,
+    KUBECONFIG: addresses.k8s.kubeconfig,
     REPORT_DIR: reportDir,
     PORT: '0',
   };
@@ -296,11 +297,13 @@ async function main() {
 
   collector = await startCollector();
   let endpoint = collector.url;
-  const backend = backendFromEnv(process.env);
-  if (backend) {
-    relay = await startRelay({ primary: collector.url, backends: [backend] });
+  const backends = [backendFromEnv(process.env)].filter(Boolean);
+  const jaeger = (await jaegerUp(addresses)) ? addresses.jaeger : undefined;
+  if (jaeger && !backends.some((backend) => backend.url === `${jaeger.otlp}/v1/traces`)) backends.push({ url: `${jaeger.otlp}/v1/traces`, headers: {} });
+  if (backends.length > 0) {
+    relay = await startRelay({ primary: collector.url, backends });
     endpoint = relay.url;
-    step(`spans go to the embedded collector and to ${backend.url}`);
+    step(`spans go to the embedded collector and to ${backends.map((backend) => backend.url).join(' and ')}`);
   }
 
   const failures = [];
@@ -325,6 +328,10 @@ async function main() {
     for (const stat of relay.stats()) {
       say(`spans forwarded to ${stat.url}: ${stat.sent} requests ok${stat.failed ? `, ${red(`${stat.failed} failed (${stat.lastError})`)}` : ''}`);
     }
+  }
+  if (jaeger) {
+    // Jaeger's query API (this build has no UI assets): the order's trace as Jaeger stored it.
+    for (const order of verdict.orders) say(`Jaeger: order ${order.orderId} → ${jaeger.query}/api/traces/${order.traceId}`);
   }
   say();
   for (const line of summary) say(line.startsWith('VERDICT: PASS') ? green(bold(line)) : line.startsWith('VERDICT') ? red(bold(line)) : line);

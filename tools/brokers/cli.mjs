@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Starts, stops and reports the real servers the tests and the demo use, all on 127.0.0.1.
-//   node tools/brokers/cli.mjs up [kafka rabbitmq elasticmq mongodb k8s]   (no names: all)
+//   node tools/brokers/cli.mjs up [kafka rabbitmq elasticmq mongodb etcd kube-apiserver k8s-runner jaeger]   (no names: all)
 //   node tools/brokers/cli.mjs down [names...]
 //   node tools/brokers/cli.mjs status
 // See tools/brokers/README.md. Plain Node ESM on purpose: no build step and no npm dependency.
@@ -124,10 +124,12 @@ async function upOne(server, a) {
   } else if (pid && isOurs(pid, server.marker)) {
     try {
       const info = await server.probe(a, 2000);
+      await server.afterReady?.(a);
       return { name, state: 'up', pid, port, note: `already running (${info})` };
     } catch {
       // Ours but not answering yet: another `up` may still be starting it.
       const info = await waitReady(server, a, () => isAlive(pid) || 'process gone');
+      await server.afterReady?.(a);
       return { name, state: 'up', pid, port, note: `was starting; ready (${info})` };
     }
   }
@@ -158,6 +160,7 @@ async function upOne(server, a) {
   writeRun(name, childPid, { port, marker: server.marker, ...extraMeta });
   try {
     const info = await waitReady(server, a, isRunning);
+    await server.afterReady?.(a);
     return { name, state: 'up', pid: childPid, port, note: `started in ${((Date.now() - started) / 1000).toFixed(1)}s (${info})` };
   } catch (err) {
     const still = isAlive(childPid) ? ` (pid ${childPid} is left running: \`pnpm brokers down ${name}\` stops it)` : '';
@@ -166,20 +169,52 @@ async function upOne(server, a) {
   }
 }
 
-async function up(names) {
+/** `names` plus what they need (kube-apiserver needs etcd, ...), needs first. */
+function withNeeds(names) {
+  const out = [];
+  const add = (n) => {
+    for (const need of SERVERS[n].needs ?? []) add(need);
+    if (!out.includes(n)) out.push(n);
+  };
+  names.forEach(add);
+  return out;
+}
+
+/** `names` plus the servers that need them, transitively (stopping kube-apiserver stops the runner too). */
+function withDependents(names) {
+  const out = [...names];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const n of NAMES) {
+      if (!out.includes(n) && (SERVERS[n].needs ?? []).some((need) => out.includes(need))) {
+        out.push(n);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+async function up(requested) {
   const began = Date.now();
+  const names = withNeeds(requested);
   const a = await addresses();
   ensureDir(logsDir);
-  const results = await withLock(() =>
-    Promise.allSettled(
-      names.map((n) =>
-        upOne(SERVERS[n], a).then((r) => {
-          log(`[${n}] up on 127.0.0.1:${r.port}${r.pid ? ` pid ${r.pid}` : ''}: ${r.note}`);
-          return r;
-        }),
-      ),
-    ),
-  );
+  // Servers start in parallel, each one after what it needs is up.
+  const started = {};
+  for (const n of names) {
+    const needs = SERVERS[n].needs ?? [];
+    started[n] = Promise.all(needs.map((need) => started[need]))
+      .catch(() => {
+        throw new Error(`not started: it needs ${needs.join(', ')}, which failed`);
+      })
+      .then(() => upOne(SERVERS[n], a))
+      .then((r) => {
+        log(`[${n}] up on 127.0.0.1:${r.port}${r.pid ? ` pid ${r.pid}` : ''}: ${r.note}`);
+        return r;
+      });
+  }
+  const results = await withLock(() => Promise.allSettled(names.map((n) => started[n])));
   let failed = 0;
   results.forEach((r, i) => {
     if (r.status === 'rejected') {
@@ -208,19 +243,24 @@ async function downOne(server, a) {
   return `${name}: stopped pid ${pid}`;
 }
 
-async function down(names) {
+async function down(requested) {
+  // What needs a stopped server goes too, and etcd goes with kube-apiserver (nothing else uses it).
+  const names = withDependents(requested.includes('kube-apiserver') && !requested.includes('etcd') ? [...requested, 'etcd'] : requested);
   // Ports recorded at start win over the current env, so `down` stops what `up` started.
   const a = await addresses().catch(() => undefined);
-  const results = await withLock(() =>
-    Promise.allSettled(
-      names.map((n) => {
-        const meta = readMeta(n);
-        const addr = a ?? fallbackAddresses();
-        if (n === 'rabbitmq' && meta?.port) addr.rabbitmq = { ...addr.rabbitmq, port: meta.port };
-        return downOne(SERVERS[n], addr).then((msg) => (log(msg), msg));
-      }),
-    ),
-  );
+  const stopped = {};
+  const stopOne = (n) => {
+    // A server stops after everything that needs it (the runner before kube-apiserver before etcd).
+    const dependents = names.filter((d) => (SERVERS[d].needs ?? []).includes(n));
+    stopped[n] ??= Promise.allSettled(dependents.map(stopOne)).then(() => {
+      const meta = readMeta(n);
+      const addr = a ?? fallbackAddresses();
+      if (n === 'rabbitmq' && meta?.port) addr.rabbitmq = { ...addr.rabbitmq, port: meta.port };
+      return downOne(SERVERS[n], addr).then((msg) => (log(msg), msg));
+    });
+    return stopped[n];
+  };
+  const results = await withLock(() => Promise.allSettled(names.map(stopOne)));
   let failed = 0;
   for (const r of results) {
     if (r.status === 'rejected') {
@@ -229,6 +269,15 @@ async function down(names) {
     }
   }
   return failed ? 1 : 0;
+}
+
+/** The batch/v1 stand-in the old `k8s` entry started on 8001 (replaced by kube-apiserver + k8s-runner): bare `down` stops one left running. */
+async function downRetiredK8s() {
+  const pid = readPid('k8s');
+  if (!pid) return;
+  if (isOurs(pid, join(logsDir, 'k8s-jobs')) && !(await stopProcess(pid))) throw new Error(`k8s (retired stand-in): pid ${pid} is still alive after SIGKILL`);
+  clearRun('k8s');
+  log(`k8s (retired stand-in): stopped pid ${pid}`);
 }
 
 /** Used only when @threadline/testing cannot be built: `down` must still work. Mirrors addresses.ts defaults. */
@@ -279,6 +328,7 @@ async function main(argv) {
     case 'up':
       return up(names);
     case 'down':
+      if (rest.length === 0) await downRetiredK8s();
       return down(names);
     case 'status':
       return status();

@@ -9,8 +9,19 @@ export function requiredBrokers(addresses) {
     { name: 'rabbitmq', label: 'RabbitMQ', host: addresses.host, port: addresses.rabbitmq.port },
     { name: 'elasticmq', label: 'ElasticMQ (SQS)', host: addresses.host, port: addresses.elasticmq.port },
     { name: 'mongodb', label: 'MongoDB', host: addresses.host, port: addresses.mongodb.port },
-    { name: 'k8s', label: 'Kubernetes Jobs API stand-in', host: addresses.host, port: addresses.k8s.port },
+    { name: 'kube-apiserver', label: 'kube-apiserver', host: addresses.host, port: addresses.k8s.port },
+    { name: 'k8s-runner', label: 'the local Kubernetes job runner', host: addresses.host, port: addresses.k8s.runnerPort },
   ];
+}
+
+/** True when Jaeger's query API answers: the demo then sends it a copy of every span. Never rejects. */
+export async function jaegerUp(addresses, timeoutMs = 1500) {
+  try {
+    const response = await fetch(`${addresses.jaeger.query}/api/services`, { signal: AbortSignal.timeout(timeoutMs) });
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves with `undefined` when a TCP connection opens, else with the reason. Never rejects. */

@@ -13,12 +13,8 @@ const mongo = await MongoClient.connect(process.env.MONGODB_URL ?? 'mongodb://12
 const outbox = mongo.db('shop').collection('outbox');
 
 const kubeConfig = new KubeConfig();
-kubeConfig.loadFromOptions({
-  clusters: [{ name: 'local', server: process.env.K8S_SERVER ?? 'http://127.0.0.1:8001', skipTLSVerify: true }],
-  users: [{ name: 'reporter' }],
-  contexts: [{ name: 'local', cluster: 'local', user: 'reporter' }],
-  currentContext: 'local',
-});
+// $KUBECONFIG: the demo passes the one tools/brokers wrote for the local kube-apiserver.
+kubeConfig.loadFromDefault();
 const batch = kubeConfig.makeApiClient(BatchV1Api);
 
 // The job runs this repository's report-job.mjs under the register hook, like every service.

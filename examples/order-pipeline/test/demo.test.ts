@@ -2,6 +2,7 @@
 // smoke test: one order must come out as one trace over all six processes.
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { brokerAddresses } from '@threadline/testing';
 import { dumpDom, isAlive, renderedBars, runDemo, servicePids } from './helpers';
 
 jest.setTimeout(120000);
@@ -31,6 +32,7 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
 
   const [orderLine] = run.stdout.split('\n').filter((line) => line.startsWith('✔ order '));
   expect(orderLine).toMatch(/^✔ order [0-9a-f]{8}: one trace [0-9a-f]{32}, 6\/6 services, \d+ spans, no orphans$/);
+  const [, orderId, traceId, orderSpans] = /^✔ order (\S+): one trace ([0-9a-f]{32}), 6\/6 services, (\d+) spans/.exec(orderLine)!;
   expect(run.stdout).toContain('VERDICT: PASS — 1/1 orders, each exactly one trace across all 6 processes');
   for (const service of ['api', 'payments', 'shipping', 'notifier', 'reporter', 'report-job']) {
     expect(run.stdout).toMatch(new RegExp(`^  ${service} +`, 'm'));
@@ -47,6 +49,28 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
   const bars = renderedBars(dumpDom(file!));
   expect(bars).toHaveLength(spanCount);
   expect(new Set(bars).size).toBe(spanCount);
+
+  // The copy Jaeger got (tools/brokers starts it with `up`): the printed link, then its query API.
+  const { query } = brokerAddresses().jaeger;
+  expect(run.stdout).toContain(`Jaeger: order ${orderId} → ${query}/api/traces/${traceId}`);
+  const byTag = (service: string) => `${query}/api/traces?service=${service}&lookback=1h&limit=50&tags=${encodeURIComponent(JSON.stringify({ 'order.id': orderId }))}`;
+  type JaegerTrace = { traceID: string; spans: unknown[]; processes: Record<string, { serviceName: string }> };
+  let trace: JaegerTrace | undefined;
+  let services: string[] = [];
+  // Jaeger batches what it receives: poll until all six services are in the trace (or time out).
+  for (const deadline = Date.now() + 15000; Date.now() < deadline && services.length < 6; ) {
+    const answer = (await (await fetch(`${query}/api/traces/${traceId}`)).json()) as { data?: JaegerTrace[] };
+    trace = answer.data?.[0];
+    services = [...new Set(Object.values(trace?.processes ?? {}).map((p) => p.serviceName))].sort();
+    if (services.length < 6) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  expect(services).toEqual(['api', 'notifier', 'payments', 'report-job', 'reporter', 'shipping']);
+  expect(trace!.spans).toHaveLength(Number(orderSpans));
+  // Exactly one trace holds the order: what Jaeger finds by the order's id, from its first and its fifth service.
+  for (const service of ['api', 'reporter']) {
+    const found = (await (await fetch(byTag(service))).json()) as { data: JaegerTrace[] };
+    expect(found.data.map((t) => t.traceID)).toEqual([traceId]);
+  }
 });
 
 // Signalled before any order is sent, so that no order is left in the brokers for the next run.

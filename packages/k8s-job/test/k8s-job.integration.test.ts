@@ -1,6 +1,7 @@
 /**
- * Against the Kubernetes API stand-in (tools/brokers: `node tools/brokers/cli.mjs up k8s`), whose
- * runner really starts each container's command as a local process with the container's env.
+ * Against a real kube-apiserver (tools/brokers: `node tools/brokers/cli.mjs up k8s-runner`, which starts
+ * etcd and kube-apiserver too) and the local job runner, which creates each Job's Pod through the API and
+ * starts each container's command as a local process with the env the server stored.
  * Process A (a fixture under the register hook) creates a Job or Pod inside a span; the Job's
  * container runs `node --import @threadline/register job.mjs`, which exports its spans too.
  */
@@ -13,6 +14,8 @@ import {
   brokerAddresses,
   findSpan,
   formatSpans,
+  KubeClient,
+  readKubeconfig,
   registerEntry,
   runFixture,
   startCollector,
@@ -30,7 +33,7 @@ const CLIENT_V0 = require.resolve('k8s-client-v0');
 const CLIENT_V2 = require.resolve('k8s-client-v2');
 // @kubernetes/client-node 2.x loads only on Node 22+ (its undici needs zlib's zstd).
 const NODE_RUNS_CLIENT_V2 = Number(process.versions.node.split('.')[0]) >= 22;
-const SERVER = brokerAddresses().k8s.server;
+const KUBECONFIG = brokerAddresses().k8s.kubeconfig;
 const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 const NAMESPACE = `tl-k8s-${RUN_ID}`;
 
@@ -46,18 +49,23 @@ interface CreatorResult {
 }
 
 let collector: SpanCollector;
+let api: KubeClient;
 let sequence = 0;
 
 beforeAll(async () => {
   assertBuilt();
   try {
-    const response = await fetch(`${SERVER}/healthz`);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    api = new KubeClient(readKubeconfig(KUBECONFIG));
+    await api.call('GET', '/version');
+    const runner = await fetch(`http://${brokerAddresses().host}:${brokerAddresses().k8s.runnerPort}/healthz`).then((r) => r.json());
+    if (runner.watching !== true) throw new Error('the job runner is not watching');
   } catch (error) {
     throw new Error(
-      `The Kubernetes API stand-in is not reachable at ${SERVER} (${(error as Error).message}). Start it with: node tools/brokers/cli.mjs up k8s`,
+      `kube-apiserver (kubeconfig ${KUBECONFIG}) or its job runner is not reachable (${(error as Error).message}). Start them with: node tools/brokers/cli.mjs up k8s-runner`,
     );
   }
+  // A real server refuses objects in a namespace that does not exist (NamespaceLifecycle admission).
+  await api.call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
   collector = await startCollector();
 });
 
@@ -71,7 +79,7 @@ function unique(prefix: string): string {
   return `${prefix}-${RUN_ID}-${sequence}`;
 }
 
-/** The exporter settings every job container needs: the stand-in starts containers with PATH and HOME only. */
+/** The exporter settings every job container needs: the runner starts containers with PATH and HOME only. */
 function otelEnv(service: string): EnvVar[] {
   return [
     { name: 'OTEL_SERVICE_NAME', value: service },
@@ -127,7 +135,7 @@ async function createAll(
     loader: options.loader ?? (fixture.endsWith('.cjs') ? 'require' : 'import'),
     env: {
       SCENARIOS: JSON.stringify(scenarios.map((scenario) => ({ namespace: NAMESPACE, ...scenario }))),
-      K8S_SERVER: SERVER,
+      KUBECONFIG,
       K8S_CLIENT: options.client,
     },
     timeoutMs: 50_000,
@@ -247,6 +255,14 @@ test('every container and initContainer joins: null env arrays and envFrom conta
   const createSpan = findSpan(spans, `create job ${NAMESPACE}`);
   const runs = spans.filter(named(`run ${jobName}`));
   expect(runs.map((span) => span.parentSpanId)).toEqual([createSpan.spanId, createSpan.spanId, createSpan.spanId]);
+  // The Pod the runner created through the API: the initContainer finished (exit 0) before any container started.
+  const [pod] = (await api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
+  const init = pod.status.initContainerStatuses[0].state.terminated;
+  expect(init.exitCode).toBe(0);
+  for (const status of pod.status.containerStatuses) {
+    expect(status.state.terminated.exitCode).toBe(0);
+    expect(Date.parse(status.state.terminated.startedAt)).toBeGreaterThanOrEqual(Date.parse(init.finishedAt));
+  }
 });
 
 test('failure recorded: a job whose process crashes still exports its run span, with error status', async () => {
@@ -340,12 +356,17 @@ describe('bad input: nothing crashes and the job still runs', () => {
       { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: {} } } } },
       { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'no-template' }, spec: {} } },
       { kind: 'Job', body: { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'no-containers' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [] } } } } },
+      // A Job the instrumentation does inject into, that the server's validation refuses (422).
+      { kind: 'Job', body: jobBody('bad-name', [{ ...container('Not_A_Label', 'unused'), env: [{ name: 'A=B', value: 'x' }] }]) },
     ];
     const creator = unique('creator');
     const instrumented = await createAll('create.mjs', bodies, { service: creator });
     const plain = await createAll('create.mjs', bodies, { service: unique('plain'), loader: 'none' });
 
     expect(instrumented).toEqual(plain);
+    // The server's own 422, unchanged: the same message with and without the instrumentation.
+    expect(instrumented[3].error?.status).toBe(422);
+    expect(plain[3].error?.message).toContain('spec.template.spec.containers[0].name');
     for (const result of instrumented) {
       expect(result.error?.status).toBeGreaterThanOrEqual(400);
       expect(result.bodyUnchanged).toBe(true);
@@ -356,4 +377,52 @@ describe('bad input: nothing crashes and the job still runs', () => {
       instrumented.map((result) => ['ERROR', String(result.error?.status)]),
     );
   });
+});
+
+test('what only a real server shows: its defaults on the stored Job, the Pod it stored for the runner, the merged env as the process saw it', async () => {
+  const jobName = unique('defaults');
+  const creator = unique('creator');
+  const jobService = unique('job');
+  // fieldRef without apiVersion: the server fills in v1.
+  const env: EnvVar[] = [...USER_ENV, { name: 'POD_UID_NO_VERSION', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } }];
+  const body = jobBody(jobName, [container('main', jobService, { env })]);
+
+  const result = await create('create.mjs', { kind: 'Job', body }, { service: creator });
+
+  expect(result.error).toBeUndefined();
+  expect(result.status).toBe('Succeeded');
+  const job = result.created as AnyBody;
+  const uid = job.metadata.uid as string;
+  expect(job.spec).toMatchObject({
+    completions: 1,
+    parallelism: 1,
+    backoffLimit: 0,
+    completionMode: 'NonIndexed',
+    suspend: false,
+    manualSelector: false,
+    selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } },
+  });
+  expect(job.spec.template.metadata.labels).toMatchObject({ 'batch.kubernetes.io/job-name': jobName, 'controller-uid': uid, suite: 'threadline' });
+  expect(job.spec.template.spec).toMatchObject({ dnsPolicy: 'ClusterFirst', schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 30 });
+  const stored = job.spec.template.spec.containers[0];
+  expect(stored).toMatchObject({ imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' });
+  // The user's entries first, in order, as the server stored them (defaults filled in), then the context.
+  expect(stored.env.slice(0, env.length)).toEqual([...USER_ENV, { name: 'POD_UID_NO_VERSION', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' } } }]);
+  expect(stored.env.slice(env.length + 5).map((entry: EnvVar) => entry.name)).toEqual(expect.arrayContaining(['TRACEPARENT', 'THREADLINE_RUN_NAME']));
+
+  // Read back: the status the runner wrote passed the server's validation; the Pod is owned by the Job.
+  const readBack = await api.call('GET', `/apis/batch/v1/namespaces/${NAMESPACE}/jobs/${jobName}`);
+  expect(readBack.status).toMatchObject({ succeeded: 1, startTime: expect.any(String), completionTime: expect.any(String) });
+  expect((readBack.status as AnyBody).conditions.map((c: AnyBody) => `${c.type}=${c.status}`)).toEqual(['SuccessCriteriaMet=True', 'Complete=True']);
+  expect((readBack.spec as AnyBody).template.spec.containers[0].env).toEqual(stored.env);
+  const pods = (await api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
+  expect(pods).toHaveLength(1);
+  expect(pods[0].metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: jobName, uid, controller: true })]);
+  expect(pods[0].status.phase).toBe('Succeeded');
+
+  // The process saw the Pod's real name (downward API, resolved by the runner as a kubelet would).
+  const spans = await spansOf([creator, jobService], (all) => all.some(named('write')) && all.some(named('enqueue')));
+  assertSingleTrace(spans);
+  expect(findSpan(spans, 'compute').attributes['fixture.env.POD_NAME']).toBe(pods[0].metadata.name);
+  expect(findSpan(spans, `create job ${NAMESPACE}`).attributes['k8s.job.uid']).toBe(uid);
 });

@@ -19,7 +19,7 @@ function runCli(args: string[]): Promise<{ code: number; output: string; ms: num
 test('a second `up` reuses every running server: it starts nothing and returns quickly', async () => {
   const result = await runCli(['up']);
   expect(result.code).toBe(0);
-  expect(result.output).toMatch(/all 5 up/);
+  expect(result.output).toMatch(/all 8 up/);
   expect(result.output).not.toMatch(/ pid \d+: started in /);
   // Seconds on an idle machine; the bound only catches a restart, the figure is logged.
   process.stdout.write(`second \`up\` took ${result.ms} ms\n`);
@@ -29,5 +29,5 @@ test('a second `up` reuses every running server: it starts nothing and returns q
 test('`status` lists every server as up', async () => {
   const result = await runCli(['status']);
   expect(result.code).toBe(0);
-  for (const name of ['kafka', 'rabbitmq', 'elasticmq', 'mongodb', 'k8s']) expect(result.output).toMatch(new RegExp(`^${name}\\s+up\\b`, 'm'));
+  for (const name of ['kafka', 'rabbitmq', 'elasticmq', 'mongodb', 'etcd', 'kube-apiserver', 'k8s-runner', 'jaeger']) expect(result.output).toMatch(new RegExp(`^${name}\\s+up\\b`, 'm'));
 });

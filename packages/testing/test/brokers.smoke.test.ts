@@ -141,20 +141,16 @@ test('mongodb: the mongodb driver inserts, claims with findOneAndUpdate, and see
   }
 });
 
-test('k8s: @kubernetes/client-node creates a Job, watches it and reads it until it succeeded', async () => {
-  await requireUp('k8s', a.k8s.port);
+test('kube-apiserver + k8s-runner: @kubernetes/client-node creates a Job, watches it and reads it until it succeeded', async () => {
+  await requireUp('kube-apiserver', a.k8s.port);
+  await requireUp('k8s-runner', a.k8s.runnerPort);
   const dir = mkdtempSync(join(tmpdir(), 'k8s-smoke-'));
   const envFile = join(dir, 'env.json');
   // @kubernetes/client-node 1.x is ESM-only and Jest's module system cannot load it: run it in a real Node process.
   const script = `
     import * as k8s from '@kubernetes/client-node';
     const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'local', server: process.env.K8S_SERVER, skipTLSVerify: true }],
-      users: [{ name: 'local' }],
-      contexts: [{ name: 'local', cluster: 'local', user: 'local' }],
-      currentContext: 'local',
-    });
+    kc.loadFromFile(process.env.KUBECONFIG);
     const batch = kc.makeApiClient(k8s.BatchV1Api);
     const name = process.env.JOB_NAME;
     const events = [];
@@ -187,7 +183,7 @@ test('k8s: @kubernetes/client-node creates a Job, watches it and reads it until 
         ['--input-type=module', '-e', script],
         {
           cwd: resolve(__dirname, '..'),
-          env: { ...process.env, K8S_SERVER: a.k8s.server, JOB_NAME: `smoke-${id}`, ENV_FILE: envFile, TRACEPARENT_VALUE: TRACEPARENT },
+          env: { ...process.env, KUBECONFIG: a.k8s.kubeconfig, JOB_NAME: `smoke-${id}`, ENV_FILE: envFile, TRACEPARENT_VALUE: TRACEPARENT },
           timeout: 60_000,
         },
         (err, stdout, stderr) => (err ? fail(new Error(`${err.message}\n${stderr}`)) : done(stdout)),
@@ -202,4 +198,26 @@ test('k8s: @kubernetes/client-node creates a Job, watches it and reads it until 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('jaeger: OTLP/HTTP in, the query API gives the trace back with both services', async () => {
+  await requireUp('jaeger', a.jaeger.queryPort);
+  const traceId = randomUUID().replaceAll('-', '');
+  const span = (service: string, spanId: string, parentSpanId?: string) => ({
+    resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+    scopeSpans: [{ spans: [{ traceId, spanId, ...(parentSpanId ? { parentSpanId } : {}), name: `smoke ${service}`, kind: 2, startTimeUnixNano: `${Date.now()}000000`, endTimeUnixNano: `${Date.now() + 1}000000` }] }],
+  });
+  const response = await fetch(`${a.jaeger.otlp}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ resourceSpans: [span(`smoke-a-${id}`, '1111111111111111'), span(`smoke-b-${id}`, '2222222222222222', '1111111111111111')] }),
+  });
+  expect(response.status).toBe(200);
+  let services: string[] = [];
+  for (let i = 0; i < 40 && services.length < 2; i++) {
+    const answer = (await (await fetch(`${a.jaeger.query}/api/traces/${traceId}`)).json()) as { data?: { processes: Record<string, { serviceName: string }> }[] };
+    services = Object.values(answer.data?.[0]?.processes ?? {}).map((p) => p.serviceName).sort();
+    if (services.length < 2) await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(services).toEqual([`smoke-a-${id}`, `smoke-b-${id}`]);
 });

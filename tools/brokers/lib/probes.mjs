@@ -1,4 +1,5 @@
 // Protocol-level readiness probes: each one talks the server's own protocol, so "up" means a client can really use it.
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 
 const HOST = '127.0.0.1';
@@ -219,11 +220,42 @@ export async function probeSqs(port, timeoutMs = 3000) {
   return 'ListQueues (JSON protocol) answered';
 }
 
-export async function probeK8s(port, timeoutMs = 3000) {
-  const res = await fetch(`http://${HOST}:${port}/apis/batch/v1/namespaces/default/jobs`, {
-    signal: AbortSignal.timeout(timeoutMs),
+/** GET `url`; `check(body)` returns the description when the JSON answer means ready, else false. */
+export async function probeHttpJson(url, check, timeoutMs = 3000) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${url} answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+  const ok = check(JSON.parse(text));
+  if (!ok) throw new Error(`${url} answered, not ready yet: ${text.slice(0, 200)}`);
+  return ok;
+}
+
+// etcd's /health is true only once the member has a leader and serves reads.
+export function probeEtcd(port, timeoutMs = 3000) {
+  return probeHttpJson(`http://${HOST}:${port}/health`, (b) => b.health === 'true' && 'health true', timeoutMs);
+}
+
+/** kube-apiserver's /readyz (all post-start hooks done, etcd reachable), over TLS with the bearer token. */
+export function probeKubeApiserver(port, { ca, token }, timeoutMs = 3000) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: HOST,
+        port,
+        path: '/readyz',
+        // Before the first start wrote the certificate there is no CA to check against; the probe only asks "ready?".
+        ...(ca ? { ca } : { rejectUnauthorized: false }),
+        headers: { authorization: `Bearer ${token}` },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(`/readyz ${body.trim()}`) : reject(new Error(`/readyz answered HTTP ${res.statusCode}: ${body.slice(0, 300)}`))));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer on ${HOST}:${port} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
   });
-  const body = await res.json();
-  if (!res.ok || body.kind !== 'JobList') throw new Error(`list jobs answered HTTP ${res.status}`);
-  return 'JobList answered';
 }

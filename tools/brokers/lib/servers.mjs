@@ -1,10 +1,11 @@
-// The five servers: how each is started, probed and stopped. Ports come from packages/testing/src/addresses.ts.
+// The servers: how each is started, probed and stopped. Ports come from packages/testing/src/addresses.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { resolveClasspath, requireTool } from './maven.mjs';
 import { cacheDir, confDir, dataDir, ensureDir, logFile, logsDir, pidFile, repoRoot } from './paths.mjs';
-import { probeAmqp, probeK8s, probeKafka, probeMongo, probeSqs, portOpen } from './probes.mjs';
+import { GO_BACKED } from './goservers.mjs';
+import { probeAmqp, probeKafka, probeMongo, probeSqs, portOpen } from './probes.mjs';
 import { isAlive, readMeta, readPid, run, sleep, spawnDetached, stopProcess, which } from './proc.mjs';
 
 export const VERSIONS = {
@@ -230,41 +231,6 @@ const mongodb = {
   },
 };
 
-// ---------------------------------------------------------------- k8s
-
-const k8sMain = join(repoRoot, 'packages', 'testing', 'dist', 'k8s-api', 'main.js');
-const k8sJobLogs = join(logsDir, 'k8s-jobs');
-
-const k8s = {
-  name: 'k8s',
-  version: 'Kubernetes batch/v1 Jobs API stand-in (@threadline/testing)',
-  port: (a) => a.k8s.port,
-  marker: k8sJobLogs,
-  probe: (a, t) => probeK8s(a.k8s.port, t),
-  timeoutMs: () => timeoutSeconds(60) * 1000,
-  /** A stand-in started before the last build of @threadline/testing runs old code: `up` restarts it. */
-  isStale(meta) {
-    const started = Date.parse(meta?.startedAt ?? '');
-    if (!Number.isFinite(started)) return false;
-    const dir = dirname(k8sMain);
-    try {
-      return readdirSync(dir).some((f) => f.endsWith('.js') && statSync(join(dir, f)).mtimeMs > started);
-    } catch {
-      return false;
-    }
-  },
-  async start(a) {
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    return spawnDetached(
-      'k8s',
-      process.execPath,
-      [k8sMain, '--host', a.host, '--port', String(a.k8s.port), '--log-dir', ensureDir(k8sJobLogs)],
-      { env, cwd: repoRoot },
-    );
-  },
-};
-
 // ---------------------------------------------------------------- rabbitmq
 
 // RabbitMQ's own variable picks another node name, needed to run a second node beside the first.
@@ -407,5 +373,6 @@ const rabbitmq = {
   logs: () => [logFile('rabbitmq'), join(logsDir, 'rabbitmq', `${RABBIT_NODE}.log`)],
 };
 
-export const SERVERS = { kafka, rabbitmq, elasticmq, mongodb, k8s };
+// kube-apiserver needs etcd, k8s-runner needs kube-apiserver: `up` starts what a server needs first.
+export const SERVERS = { kafka, rabbitmq, elasticmq, mongodb, ...GO_BACKED };
 export const NAMES = Object.keys(SERVERS);

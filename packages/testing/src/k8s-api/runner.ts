@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { isObject, type Json } from './validation';
+import { isObject, type Json } from './kube-client';
 
 export interface ContainerSpec {
   name: string;
@@ -111,7 +111,7 @@ function fieldValue(fieldPath: string, pod: PodIdentity): string | undefined {
 /**
  * The container's environment: the base env, HOSTNAME, then each `env` entry in order (a later duplicate wins,
  * like in a real container). `valueFrom.fieldRef` is resolved; secret/configMap/resource refs are skipped
- * because the stand-in has no such objects.
+ * because the runner does not read Secrets or ConfigMaps.
  */
 export function containerEnv(
   container: ContainerSpec,
@@ -247,7 +247,7 @@ export class PodRun {
         resolve(exitCode);
       };
       if (argv.length === 0) {
-        finish(128, 'StartError', 'the stand-in has no images: set the container `command`');
+        finish(128, 'StartError', 'the local runner has no images: set the container `command`');
         return;
       }
       let child: ChildProcess;

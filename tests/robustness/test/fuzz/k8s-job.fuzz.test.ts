@@ -1,11 +1,12 @@
 // Kubernetes Job and child_process transport paths, fuzzed in process: the instrumentations'
 // wrappers (createWrapper / wrapperFor, as @threadline/k8s-job's own tests call them) around
-// stand-ins that record what the API client or Node would have been given; and the job side's
+// stand-ins that record what the API client or Node would have been given; the same bodies sent to
+// the real kube-apiserver (dryRun, nothing stored) with and without the wrapper; and the job side's
 // extract path (the environment read by @threadline/register) through the carrier adapters.
 import { context, ROOT_CONTEXT, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import { carriedSpanContext, envAdapter, k8sEnvVarAdapter } from '@threadline/carrier';
 import { ChildProcessInstrumentation, KubernetesJobInstrumentation } from '@threadline/k8s-job';
-import { setupInMemoryOtel } from '@threadline/testing';
+import { brokerAddresses, KubeApiError, KubeClient, readKubeconfig, setupInMemoryOtel } from '@threadline/testing';
 import fc from 'fast-check';
 import {
   assertNoPollution,
@@ -139,6 +140,65 @@ test('createNamespacedJob: the caller\'s (frozen) body untouched; the body sent 
     { numRuns },
   );
   expect(injected).toBeGreaterThan(numRuns / 10);
+});
+
+test('createNamespacedJob against the real kube-apiserver (dryRun=All): the server\'s verdict is the same with and without the instrumentation, a refusal reaches the caller with the same status and causes', async () => {
+  let api: KubeClient;
+  try {
+    api = new KubeClient(readKubeconfig(brokerAddresses().k8s.kubeconfig));
+    await api.call('GET', '/version');
+  } catch (error) {
+    throw new Error(`kube-apiserver is not up (${(error as Error).message}): node tools/brokers/cli.mjs up kube-apiserver`);
+  }
+  const post = (body: unknown) => api.call('POST', '/apis/batch/v1/namespaces/default/jobs?dryRun=All', body);
+  // Status code and the server's causes, as a set: a `__proto__` label key is copied to the front of its
+  // map by the instrumentation's clone, so the server lists the same causes in another order. A
+  // generateName gets a random 5-character suffix per request; it shows in the name and job-name labels.
+  const verdict = (outcome: PromiseSettledResult<unknown>, body: unknown) => {
+    if (outcome.status === 'fulfilled') return 'created';
+    const prefix = (body as AnyRecord)?.metadata?.generateName;
+    const generated = typeof prefix === 'string' ? new RegExp(`${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[a-z0-9]{5}`, 'g') : undefined;
+    const scrub = (text: string) => (generated ? text.replace(generated, '<generated>') : text);
+    if (!(outcome.reason instanceof KubeApiError)) return `threw ${String(outcome.reason)}`;
+    const status = outcome.reason.body as AnyRecord;
+    const causes = (status?.details?.causes ?? []) as AnyRecord[];
+    return `${outcome.reason.status} ${causes.length ? JSON.stringify(causes.map((c) => scrub(`${c.field}|${c.reason}|${c.message}`)).sort()) : scrub(outcome.reason.message)}`;
+  };
+  const instrumentation = new KubernetesJobInstrumentation({ enabled: false });
+  const seen = new Set<string>();
+  let injected = 0;
+  // Mostly the hostile bodies above; a quarter valid Jobs with fuzzed env, which the server stores.
+  const validJob = fc
+    .tuple(fc.stringMatching(/^[a-z][a-z0-9]{0,10}$/), fc.array(fc.record({ name: fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,8}$/), value: fc.oneof(fc.string(), contextText) }), { maxLength: 4 }))
+    .map(([name, env]) => ({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'x', env }] } } } }));
+  await fc.assert(
+    fc.asyncProperty(fc.oneof({ weight: 3, arbitrary: jobBody }, { weight: 1, arbitrary: validJob }), spanContextArb, async (generated, parent) => {
+      // Only what a client could send: the JSON the body serializes to.
+      let body: unknown;
+      try {
+        body = JSON.parse(JSON.stringify(generated) ?? 'null');
+      } catch {
+        return;
+      }
+      const plain = await Promise.allSettled([post(body)]).then(([r]) => r);
+      let sent: unknown;
+      const create = instrumentation.createWrapper('Job', (...args: unknown[]) => {
+        sent = (args[0] as AnyRecord).body;
+        return post(sent);
+      });
+      const active = trace.setSpanContext(ROOT_CONTEXT, { ...parent, isRemote: false });
+      const instrumented = await Promise.allSettled([context.with(active, () => create({ namespace: 'default', body }))]).then(([r]) => r);
+      const where = `body=${show(body)}`;
+      if (sent !== body) injected += 1;
+      if (verdict(plain, body) !== verdict(instrumented, body)) throw new Error(`plain: ${verdict(plain, body)}\ninstrumented: ${verdict(instrumented, body)}\n${where}`);
+      seen.add(verdict(plain, body).slice(0, 3));
+      exporter.reset();
+    }),
+    { numRuns: Math.min(numRuns, 60) },
+  );
+  // The property met both a body the server stored (dry run) and one it refused.
+  expect([...seen].sort()).toEqual(expect.arrayContaining(['cre', '422']));
+  expect(injected).toBeGreaterThan(0);
 });
 
 const envMap = fc.oneof(
