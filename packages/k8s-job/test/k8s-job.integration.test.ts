@@ -57,7 +57,7 @@ beforeAll(async () => {
   try {
     api = new KubeClient(readKubeconfig(KUBECONFIG));
     await api.call('GET', '/version');
-    const runner = await fetch(`http://${brokerAddresses().host}:${brokerAddresses().k8s.runnerPort}/healthz`).then((r) => r.json());
+    const runner = await fetch(`http://${brokerAddresses().host}:${brokerAddresses().k8s.runnerPort}/healthz`).then((r) => r.json() as Promise<{ watching?: boolean }>);
     if (runner.watching !== true) throw new Error('the job runner is not watching');
   } catch (error) {
     throw new Error(

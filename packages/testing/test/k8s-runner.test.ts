@@ -23,7 +23,7 @@ beforeAll(async () => {
   try {
     api = new KubeClient(readKubeconfig(a.k8s.kubeconfig));
     await api.call('GET', '/version');
-    const health = await fetch(`http://${a.host}:${a.k8s.runnerPort}/healthz`).then((r) => r.json());
+    const health = await fetch(`http://${a.host}:${a.k8s.runnerPort}/healthz`).then((r) => r.json() as Promise<Json>);
     if (health.watching !== true) throw new Error('runner not watching');
   } catch (error) {
     throw new Error(`kube-apiserver or the k8s-runner is not up (${(error as Error).message}): node tools/brokers/cli.mjs up k8s-runner`);
@@ -68,7 +68,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 const finished = (jobName: string) =>
   until(`job ${jobName} to finish`, async () => {
     const j = await api.call('GET', `${jobs}/${jobName}`);
-    return (j.status as Json)?.conditions?.some((c: Json) => ['Complete', 'Failed'].includes(c.type)) ? j : undefined;
+    return (j.status as Json)?.conditions?.some((c: Json) => ['Complete', 'Failed'].includes(c.type)) ? (j as Json) : undefined;
   });
 const podsOf = async (jobName: string) => (await api.call('GET', `${pods}?labelSelector=job-name%3D${jobName}`)).items as Json[];
 const types = (j: Json) => (j.status.conditions as Json[]).map((c) => `${c.type}:${c.reason}`);
