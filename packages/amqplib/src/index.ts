@@ -6,5 +6,6 @@ export {
   DEFAULT_UNSETTLED_TIMEOUT_MS,
   ATTR_SETTLEMENT,
 } from './instrumentation';
+export { withMessageContext } from './pull';
 export type { Settlement } from './instrumentation';
 export type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';

@@ -1,7 +1,18 @@
-import { beginPull, DEFAULT_PULL_TIMEOUT_MS, FollowedContext, type MessagingScope } from '@threadline/carrier';
+import { amqpHeadersAdapter, beginPull, DEFAULT_PULL_TIMEOUT_MS, FollowedContext, withExtractedContext, type MessagingScope } from '@threadline/carrier';
 
 const ADVICE = "wrap the message's work in withMessageContext(message, fn) from @threadline/amqplib";
 const SHAPE = 'amqplib channel.get';
+/**
+ * Runs `fn` inside the context carried by one message's headers, for the shapes that are not
+ * followed by themselves (an index loop over messages kept for later, for example):
+ * `withMessageContext(msg, () => handle(msg))`. A message without a valid context (or no message)
+ * (or `false`, what an empty `get` returns) runs `fn` in the active context.
+ */
+export function withMessageContext<R>(message: { properties?: { headers?: unknown } | null } | false | null | undefined, fn: () => R): R {
+  // The adapter reads nothing from a carrier that is not an object.
+  return withExtractedContext(message?.properties?.headers as Record<string, unknown> | undefined, fn, amqpHeadersAdapter);
+}
+
 /** The context handed over with each fetched message, so that ack/nack/reject ends it. */
 const byMessage = new WeakMap<object, FollowedContext>();
 

@@ -1,6 +1,6 @@
 import { context, diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { AmqplibInstrumentation, type AmqplibInstrumentationConfig } from '../src';
+import { AmqplibInstrumentation, withMessageContext, type AmqplibInstrumentationConfig } from '../src';
 import { consumerDestination, producerDestination, serverFromUrl } from '../src/instrumentation';
 import { createFakeModule, message, type FakeMessage } from './fake-amqplib';
 import { setupInMemoryOtel as setupOtel } from '@threadline/testing';
@@ -415,6 +415,27 @@ describe('get', () => {
       }),
     );
     expect(activeSpanId).toBe(span('process q').spanContext().spanId);
+  });
+});
+
+describe('withMessageContext', () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  test("runs fn in the context of the message's headers and returns what fn returns", () => {
+    const seen = withMessageContext(message('q', { traceparent }), () => trace.getSpanContext(context.active()));
+    expect(seen?.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(seen?.spanId).toBe('00f067aa0ba902b7');
+    expect(seen?.isRemote).toBe(true);
+  });
+
+  test('bad input: no message, no properties, headers of the wrong type or a garbage traceparent run fn in the active context', () => {
+    const active = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 });
+    const inputs = [false, null, undefined, {}, { properties: null }, { properties: { headers: 'traceparent' } }, { properties: { headers: { traceparent: 'garbage' } } }];
+    for (const input of inputs) {
+      const seen = context.with(trace.setSpan(ROOT_CONTEXT, active), () => withMessageContext(input, () => trace.getSpanContext(context.active())?.spanId));
+      expect(seen).toBe('b'.repeat(16));
+    }
+    expect(withMessageContext(null, () => 'still runs')).toBe('still runs');
   });
 });
 
