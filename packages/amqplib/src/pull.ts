@@ -10,7 +10,7 @@ const SHAPE = 'amqplib channel.get';
  */
 export function withMessageContext<R>(message: { properties?: { headers?: unknown } | null } | false | null | undefined, fn: () => R): R {
   // The adapter reads nothing from a carrier that is not an object.
-  return withExtractedContext(message?.properties?.headers as Record<string, unknown> | undefined, fn, amqpHeadersAdapter);
+  return withExtractedContext((message ? message.properties?.headers : undefined) as Record<string, unknown> | undefined, fn, amqpHeadersAdapter);
 }
 
 /** The context handed over with each fetched message, so that ack/nack/reject ends it. */

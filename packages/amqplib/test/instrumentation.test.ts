@@ -430,7 +430,7 @@ describe('withMessageContext', () => {
 
   test('bad input: no message, no properties, headers of the wrong type or a garbage traceparent run fn in the active context', () => {
     const active = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 });
-    const inputs = [false, null, undefined, {}, { properties: null }, { properties: { headers: 'traceparent' } }, { properties: { headers: { traceparent: 'garbage' } } }];
+    const inputs = [false as const, null, undefined, {}, { properties: null }, { properties: { headers: 'traceparent' } }, { properties: { headers: { traceparent: 'garbage' } } }];
     for (const input of inputs) {
       const seen = context.with(trace.setSpan(ROOT_CONTEXT, active), () => withMessageContext(input, () => trace.getSpanContext(context.active())?.spanId));
       expect(seen).toBe('b'.repeat(16));
