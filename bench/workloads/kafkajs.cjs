@@ -1,6 +1,6 @@
 // 1 KiB messages produced (100 per send call, inside a request span) and consumed with eachMessage.
 const { Kafka, logLevel } = require('kafkajs');
-const { brokerAddresses } = require('@threadline/testing');
+const { brokerAddresses, createKafkaTopics } = require('@threadline/testing');
 const { PAYLOAD, WIRE_CONTEXT, inRequest, measure, counter, RUN_ID } = require('./common.cjs');
 
 async function main() {
@@ -8,7 +8,7 @@ async function main() {
   const topic = `bench-${RUN_ID}`;
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await createKafkaTopics(admin, [{ topic, numPartitions: 1 }]);
   await admin.disconnect();
   const producer = kafka.producer();
   const consumer = kafka.consumer({ groupId: `bench-${RUN_ID}`, sessionTimeout: 10000, heartbeatInterval: 1000 });

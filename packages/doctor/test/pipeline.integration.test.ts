@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { brokerAddresses, runFixture, startCollector, startFixture, type CollectedSpan, type SpanCollector } from '@threadline/testing';
+import { brokerAddresses, createKafkaTopics, runFixture, startCollector, startFixture, type CollectedSpan, type SpanCollector } from '@threadline/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { diagnose } from '../src/analyze';
 import type { DoctorReport } from '../src/types';
@@ -43,7 +43,7 @@ async function createTopic(topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'doctor-tests', brokers: addresses.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await createKafkaTopics(admin, [{ topic, numPartitions: 1, replicationFactor: 1 }]);
   } finally {
     await admin.disconnect();
   }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { brokerAddresses, runFixture, type SpanCollector } from '@threadline/testing';
+import { brokerAddresses, createKafkaTopics, runFixture, type SpanCollector } from '@threadline/testing';
 import { Kafka, logLevel, type ITopicConfig } from 'kafkajs';
 
 // The fixtures load the built package through the register hook (turbo builds before testing).
@@ -88,10 +88,8 @@ export async function createTopics(topics: (string | ITopicConfig)[]): Promise<v
     );
   }
   try {
-    if (topics.length === 0) return;
-    const configs = topics.map((topic) => (typeof topic === 'string' ? { topic, numPartitions: 1, replicationFactor: 1 } : topic));
-    await admin.createTopics({ waitForLeaders: true, topics: configs });
-    for (const { topic } of configs) createdTopics.add(topic);
+    await createKafkaTopics(admin, topics);
+    for (const topic of topics) createdTopics.add(typeof topic === 'string' ? topic : topic.topic);
   } finally {
     await admin.disconnect();
   }

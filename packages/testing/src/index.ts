@@ -1,5 +1,7 @@
 export { brokerAddresses } from './addresses';
 export type { BrokerAddresses } from './addresses';
+export { createKafkaTopics } from './kafka-topics';
+export type { CreateKafkaTopicsOptions, KafkaTopicAdmin, KafkaTopicConfig } from './kafka-topics';
 export { startCollector, spansFromOtlpJson } from './collector';
 export type { CollectedSpan, CollectedLink, SpanCollector, SpanKindName } from './collector';
 export { runFixture, startFixture, registerEntry } from './fixtures';

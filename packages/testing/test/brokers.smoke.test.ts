@@ -13,6 +13,7 @@ import * as amqp from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import { MongoClient } from 'mongodb';
 import { brokerAddresses } from '../src/addresses';
+import { createKafkaTopics } from '../src/kafka-topics';
 
 jest.setTimeout(90_000);
 
@@ -49,7 +50,7 @@ test('kafka: kafkajs produces, then consumes the same message with its headers',
   const consumer = kafka.consumer({ groupId: `smoke-${id}` });
   try {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await createKafkaTopics(admin, [{ topic, numPartitions: 1 }]);
     await producer.connect();
     await producer.send({ topic, messages: [{ key: 'k', value: 'hello kafka', headers: { traceparent: TRACEPARENT } }] });
     await consumer.connect();
