@@ -1,6 +1,7 @@
 // The same SDK set-up for every variant: BatchSpanProcessor and an exporter that drops spans.
 // BENCH_VARIANT picks what is instrumented: none | wire-context (none, but the app writes a fixed
-// context on every message) | threadline | propagation-only | upstream.
+// context on every message) | threadline | propagation-only | no-follow (threadline with
+// followPulls off) | upstream.
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
@@ -28,13 +29,16 @@ const UPSTREAM = {
 };
 
 function config() {
-  return process.env.BENCH_VARIANT === 'propagation-only' ? { mode: 'propagation-only' } : {};
+  if (process.env.BENCH_VARIANT === 'propagation-only') return { mode: 'propagation-only' };
+  // The pull benchmarks' baseline: threadline's spans, without following the work.
+  if (process.env.BENCH_VARIANT === 'no-follow') return { followPulls: false };
+  return {};
 }
 
 const variant = process.env.BENCH_VARIANT;
 const transport = process.env.BENCH_TRANSPORT;
 let instrumentation;
-if (variant === 'threadline' || variant === 'propagation-only') instrumentation = THREADLINE[transport]();
+if (variant === 'threadline' || variant === 'propagation-only' || variant === 'no-follow') instrumentation = THREADLINE[transport]();
 else if (variant === 'upstream') instrumentation = UPSTREAM[transport]();
 else if (variant !== 'none' && variant !== 'wire-context') throw new Error(`unknown BENCH_VARIANT ${variant}`);
 if (instrumentation) registerInstrumentations({ instrumentations: [instrumentation], tracerProvider: provider });

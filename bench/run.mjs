@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,soak]`: every benchmark in one run, written to
+// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,pull,pull-kafkajs,...,soak]`: every benchmark in one run, written to
 // docs/BENCHMARKS.md and docs/benchmarks.json (with --quick: bench/out/, and no timing is judged).
 // `--render` rewrites the markdown from the JSON of the last run, for edits to NOTES.md.
 import { spawn } from 'node:child_process';
@@ -27,6 +27,15 @@ const TRANSPORTS = {
 // `wire-context` is uninstrumented too, but the app writes a fixed context on every message: what
 // carrying a context costs by itself, the floor under any propagating instrumentation.
 const VARIANTS = ['none', 'wire-context', 'threadline', 'propagation-only', 'upstream'];
+// The pull shapes, each with the user's work after the fetch: following on (`threadline`) against
+// the same spans without following (`no-follow`), and no instrumentation.
+const PULLS = {
+  kafkajs: { n: 20000, shape: 'eachBatch, for...of over batch.messages' },
+  amqplib: { n: 5000, shape: '`await channel.get()` loop' },
+  sqs: { n: 3000, shape: 'raw ReceiveMessage loop (10 per call)' },
+  mongodb: { n: 3000, shape: 'findOneAndUpdate claim loop' },
+};
+const PULL_VARIANTS = ['none', 'no-follow', 'threadline'];
 const REPEATS = quick ? 1 : 5;
 const SOAK_N = quick ? 2000 : 200000;
 
@@ -66,31 +75,41 @@ function version(name) {
   }
 }
 
+/** Runs the workload once per variant and repeat, in rotating order, and returns the medians. */
+async function sampleVariants({ workload, transport, n, variants }) {
+  const samples = Object.fromEntries(variants.map((variant) => [variant, []]));
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    // Rotate the order each repeat so that drift on the machine does not favour one variant.
+    const order = variants.map((_, i) => variants[(i + repeat) % variants.length]);
+    for (const variant of order) {
+      log(`${workload === transport ? transport : `${workload} ${transport}`} ${variant} (N=${n}, repeat ${repeat + 1}/${REPEATS})`);
+      samples[variant].push(
+        await runWorkload(workload, { BENCH_TRANSPORT: transport, BENCH_VARIANT: variant, BENCH_N: String(n), BENCH_RUN_ID: `${Date.now()}-${variant}-${repeat}` }),
+      );
+    }
+  }
+  const summary = {};
+  for (const variant of variants) {
+    summary[variant] = {
+      messagesPerSecond: Math.round(median(samples[variant].map((s) => s.messagesPerSecond))),
+      cpuMicrosPerMessage: Number(median(samples[variant].map((s) => s.cpuMicrosPerMessage)).toFixed(1)),
+      peakRssMb: Math.round(Math.max(...samples[variant].map((s) => s.peakRssMb))),
+    };
+    // The pull workloads count the messages whose work ran in the producer's trace.
+    if (samples[variant][0].followed !== undefined) summary[variant].followed = Math.min(...samples[variant].map((s) => s.followed));
+  }
+  return summary;
+}
+
+const ratio = (a, b) => Number((a / b).toFixed(3));
+
 async function benchTransports() {
   const results = {};
   for (const [transport, spec] of Object.entries(TRANSPORTS)) {
     if (only && !only.includes(transport)) continue;
     const n = quick ? 200 : spec.n;
     const variants = VARIANTS.filter((variant) => variant !== 'upstream' || spec.upstream);
-    const samples = Object.fromEntries(variants.map((variant) => [variant, []]));
-    for (let repeat = 0; repeat < REPEATS; repeat++) {
-      // Rotate the order each repeat so that drift on the machine does not favour one variant.
-      const order = variants.map((_, i) => variants[(i + repeat) % variants.length]);
-      for (const variant of order) {
-        log(`${transport} ${variant} (N=${n}, repeat ${repeat + 1}/${REPEATS})`);
-        samples[variant].push(
-          await runWorkload(transport, { BENCH_TRANSPORT: transport, BENCH_VARIANT: variant, BENCH_N: String(n), BENCH_RUN_ID: `${Date.now()}-${variant}-${repeat}` }),
-        );
-      }
-    }
-    const summary = {};
-    for (const variant of variants) {
-      summary[variant] = {
-        messagesPerSecond: Math.round(median(samples[variant].map((s) => s.messagesPerSecond))),
-        cpuMicrosPerMessage: Number(median(samples[variant].map((s) => s.cpuMicrosPerMessage)).toFixed(1)),
-        peakRssMb: Math.round(Math.max(...samples[variant].map((s) => s.peakRssMb))),
-      };
-    }
+    const summary = await sampleVariants({ workload: transport, transport, n, variants });
     const base = summary.none;
     results[transport] = {
       n,
@@ -98,10 +117,32 @@ async function benchTransports() {
       upstream: spec.upstream ? `${spec.upstream}@${version(spec.upstream)}` : null,
       variants: summary,
       ratios: {
-        spansThroughput: Number((summary.threadline.messagesPerSecond / base.messagesPerSecond).toFixed(3)),
-        propagationOnlyThroughput: Number((summary['propagation-only'].messagesPerSecond / base.messagesPerSecond).toFixed(3)),
-        wireContextThroughput: Number((summary['wire-context'].messagesPerSecond / base.messagesPerSecond).toFixed(3)),
-        cpuVsUpstream: summary.upstream ? Number((summary.threadline.cpuMicrosPerMessage / summary.upstream.cpuMicrosPerMessage).toFixed(3)) : null,
+        spansThroughput: ratio(summary.threadline.messagesPerSecond, base.messagesPerSecond),
+        propagationOnlyThroughput: ratio(summary['propagation-only'].messagesPerSecond, base.messagesPerSecond),
+        wireContextThroughput: ratio(summary['wire-context'].messagesPerSecond, base.messagesPerSecond),
+        cpuVsUpstream: summary.upstream ? ratio(summary.threadline.cpuMicrosPerMessage, summary.upstream.cpuMicrosPerMessage) : null,
+      },
+    };
+  }
+  return results;
+}
+
+async function benchPulls() {
+  const results = {};
+  for (const [transport, spec] of Object.entries(PULLS)) {
+    if (only && !only.includes(`pull-${transport}`) && !only.includes('pull')) continue;
+    const n = quick ? 200 : spec.n;
+    const summary = await sampleVariants({ workload: 'pull', transport, n, variants: PULL_VARIANTS });
+    const [follow, noFollow] = [summary.threadline, summary['no-follow']];
+    results[transport] = {
+      shape: spec.shape,
+      n,
+      repeats: REPEATS,
+      variants: summary,
+      ratios: {
+        followCpu: ratio(follow.cpuMicrosPerMessage, noFollow.cpuMicrosPerMessage),
+        followThroughput: ratio(follow.messagesPerSecond, noFollow.messagesPerSecond),
+        followCpuMicrosPerMessage: Number((follow.cpuMicrosPerMessage - noFollow.cpuMicrosPerMessage).toFixed(1)),
       },
     };
   }
@@ -120,7 +161,7 @@ function markdown(report) {
   const lines = [
     '# Benchmarks',
     '',
-    `Generated by \`pnpm bench\` on ${report.date}. Every figure below comes from this one run.`,
+    `Generated by \`pnpm bench\` on ${report.date}. Every figure below comes from this one run, except sections marked as measured alone (\`pnpm bench --only <section>\`); every ratio compares rows of one run.`,
     '',
     `Machine: ${report.machine.cpu}, ${report.machine.cores} cores, ${report.machine.memoryGb} GiB, ${report.machine.os}; Node ${report.machine.node}.`,
     '',
@@ -142,7 +183,7 @@ function markdown(report) {
     '',
   ];
   for (const [transport, result] of Object.entries(report.transports)) {
-    lines.push(`### ${transport} (N=${result.n}, ${result.repeats} repeats${result.upstream ? `, upstream ${result.upstream}` : ', no upstream instrumentation exists'})`, '');
+    lines.push(`### ${transport} (N=${result.n}, ${result.repeats} repeats${measuredAlone(report, result)}${result.upstream ? `, upstream ${result.upstream}` : ', no upstream instrumentation exists'})`, '');
     lines.push(
       table(
         ['variant', 'messages/s', 'CPU µs/message', 'peak RSS MB'],
@@ -158,6 +199,26 @@ function markdown(report) {
       '',
     );
   }
+  if (report.pulls && Object.keys(report.pulls).length > 0) {
+    lines.push(
+      '## Pull shapes: the cost of following the work',
+      '',
+      "Each consumer fetches in its own loop and does the user's work after the fetch: one span per message, started in whatever context the code is in. `threadline` follows the work (the default: that span lands in the producer's trace); `no-follow` is the same instrumentation with `followPulls: false` (the message's consumer span is made, the work is not followed); `none` is no instrumentation. Same N, same SDK set-up and rotation as above. Every message carries its producer's trace id in a user field, and the work counts how many of its spans landed in that trace: the last column.",
+      '',
+    );
+    for (const [transport, result] of Object.entries(report.pulls)) {
+      lines.push(`### ${transport}: ${result.shape} (N=${result.n}, ${result.repeats} repeats${measuredAlone(report, result)})`, '');
+      lines.push(
+        table(
+          ['variant', 'messages/s', 'CPU µs/message', 'peak RSS MB', "work spans in the producer's trace"],
+          Object.entries(result.variants).map(([variant, s]) => [variant, s.messagesPerSecond, s.cpuMicrosPerMessage, s.peakRssMb, `${s.followed} of ${result.n}`]),
+        ),
+        '',
+        `Following costs ${result.ratios.followCpuMicrosPerMessage} µs of CPU per message: CPU per message ${result.ratios.followCpu} of \`no-follow\`'s, throughput ${result.ratios.followThroughput} of it.`,
+        '',
+      );
+    }
+  }
   if (report.soak) {
     lines.push('## Memory soak', '', `${report.soak.messages} messages through amqplib with threadline spans: RSS after GC ${report.soak.baselineRssMb.toFixed(1)} MB after the first chunk, ${report.soak.endRssMb.toFixed(1)} MB at the end: growth ${report.soak.growthMb.toFixed(1)} MB (target ≤ 10 MB: ${mark(report.soak.growthMb <= 10)}).`, '');
   }
@@ -167,6 +228,24 @@ function markdown(report) {
   if (report.notes) lines.push('## Notes', '', report.notes, '');
   return lines.join('\n');
 }
+
+/**
+ * A full run with --only re-measures some sections: they replace theirs in docs/benchmarks.json,
+ * each marked with its own date, and the rest of the saved run stays as it was.
+ */
+function mergeIntoSaved(fresh) {
+  const saved = JSON.parse(readFileSync(join(here, '..', 'docs', 'benchmarks.json'), 'utf8'));
+  const merged = { ...saved, notes: fresh.notes };
+  for (const section of ['transports', 'pulls']) {
+    const measured = Object.fromEntries(Object.entries(fresh[section] ?? {}).map(([name, result]) => [name, { ...result, measuredAt: fresh.date, node: fresh.machine.node }]));
+    merged[section] = { ...saved[section], ...measured };
+  }
+  if (fresh.soak) merged.soak = { ...fresh.soak, measuredAt: fresh.date };
+  return merged;
+}
+
+/** " (measured alone on <date>)" for a section that a later --only run replaced. */
+const measuredAlone = (report, result) => (result.measuredAt && result.measuredAt !== report.date ? `, measured alone on ${result.measuredAt.slice(0, 16).replace('T', ' ')} UTC, Node ${result.node}` : '');
 
 if (args.includes('--render')) {
   // Re-renders docs/BENCHMARKS.md from docs/benchmarks.json (after editing NOTES.md) without measuring again.
@@ -195,6 +274,12 @@ const report = {
 log('carrier adapters');
 report.carrier = await benchCarrier({ quick });
 report.transports = await benchTransports();
+report.pulls = await benchPulls();
+// Not a timing: a pull benchmark whose followed work left the producer's trace measured the wrong thing.
+const unfollowed = Object.entries(report.pulls).filter(([, result]) => result.variants.threadline.followed !== result.n);
+if (unfollowed.length > 0) {
+  throw new Error(`pull benchmarks: work not in the producer's trace: ${unfollowed.map(([name, result]) => `${name} ${result.variants.threadline.followed} of ${result.n}`).join(', ')}`);
+}
 if (!only || only.includes('soak')) {
   log(`memory soak (N=${SOAK_N})`);
   report.soak = await runWorkload('soak', { BENCH_TRANSPORT: 'amqplib', BENCH_VARIANT: 'threadline', BENCH_N: String(SOAK_N), BENCH_RUN_ID: String(Date.now()) });
@@ -209,6 +294,7 @@ try {
 
 const outDir = quick ? join(here, 'out') : join(here, '..', 'docs');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'benchmarks.json'), `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(join(outDir, 'BENCHMARKS.md'), `${markdown(report)}\n`);
+const written = !quick && only ? mergeIntoSaved(report) : report;
+writeFileSync(join(outDir, 'benchmarks.json'), `${JSON.stringify(written, null, 2)}\n`);
+writeFileSync(join(outDir, 'BENCHMARKS.md'), `${markdown(written)}\n`);
 log(`written to ${join(outDir, 'BENCHMARKS.md')}`);

@@ -30,6 +30,7 @@ function report(result) {
       cpuMicrosPerMessage: cpuMicros / result.messages,
       peakRssMb: process.resourceUsage().maxRSS / 1024,
       rssAfterGcMb: result.rssAfterGcMb,
+      ...result.extra,
     })}\n`,
   );
 }
@@ -52,9 +53,10 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? Math.min(5000, Math.ceil(N / 4
 
 /**
  * Runs the warm-up, then the measured N: `send(from, count)` produces messages, and
- * `consumedAtLeast(total)` resolves once that many have been consumed since start.
+ * `consumedAtLeast(total)` resolves once that many have been consumed since start; `extra()`
+ * adds the workload's own figures to the report.
  */
-async function measure({ send, consumedAtLeast }) {
+async function measure({ send, consumedAtLeast, extra }) {
   await send(0, WARMUP);
   await consumedAtLeast(WARMUP);
   const cpuStart = process.cpuUsage();
@@ -64,7 +66,7 @@ async function measure({ send, consumedAtLeast }) {
   const seconds = now() - started;
   await globalThis.__benchFlush();
   const rssAfterGcMb = await rssAfterGc();
-  report({ messages: N, seconds, cpuStart, rssAfterGcMb });
+  report({ messages: N, seconds, cpuStart, rssAfterGcMb, extra: extra?.() });
 }
 
 /** A counter whose `atLeast(total)` resolves once `add()` has been called that many times. */
