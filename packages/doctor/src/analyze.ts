@@ -12,6 +12,7 @@ import type {
   ServiceRootRatio,
   SpanRef,
   UnconsumedSends,
+  UnfollowedPull,
 } from './types';
 
 export const DEFAULT_OPTIONS: Readonly<ResolvedDoctorOptions> = Object.freeze({
@@ -29,6 +30,18 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedDoctorOptions> = Object.freeze({
  */
 const INFERENCE_MIN_SHARE = 0.5;
 const MAX_EXAMPLES = 3;
+
+/** How soon after a pull's consumer span starts the work that follows it is looked for. */
+export const PULL_WORK_WINDOW_MS = 1000;
+
+/** Per messaging system, the line that runs a message's work in its context. */
+const PULL_FIXES: Record<string, string> = {
+  kafka: "await withMessageContext(message, () => work(message)), with withMessageContext from '@threadline/kafkajs'",
+  rabbitmq: "await withMessageContext(message, () => work(message)), with withMessageContext from '@threadline/amqplib'",
+  aws_sqs: "await withMessageContext(message, () => work(message)), with withMessageContext from '@threadline/sqs'",
+  mongodb: "await withDocumentContext(doc, () => work(doc)), with withDocumentContext from '@threadline/mongodb-queue'",
+};
+const GENERIC_PULL_FIX = 'await context.with(propagation.extract(context.active(), headers), () => work(message)), with context and propagation from @opentelemetry/api';
 
 const SEND_OPERATIONS = new Set(['send', 'publish', 'create']);
 const RECEIVE_OPERATIONS = new Set(['receive', 'process', 'deliver']);
@@ -514,9 +527,10 @@ export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = 
     .sort((a, b) => b.messages - a.messages || a.consumerService.localeCompare(b.consumerService));
 
   const neverEndingTraces = neverEndingTracesOf(nodes, receivers, byKey, resolved);
+  const unfollowedPulls = unfollowedPullsOf(nodes, receivers);
 
   const flagged = rootRatios.filter((row) => row.flagged).length;
-  const gaps = brokenHops.length + flagged + orphans.length + neverEndingTraces.length;
+  const gaps = brokenHops.length + unfollowedPulls.length + flagged + orphans.length + neverEndingTraces.length;
   return {
     clean: gaps === 0,
     gaps,
@@ -527,12 +541,76 @@ export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = 
     },
     brokenHops,
     unconsumedSends,
+    unfollowedPulls,
     rootRatios,
     orphans,
     linkedHops,
     neverEndingTraces,
     options: resolved,
   };
+}
+
+/**
+ * Section 1d: pulls whose message arrived with its context but whose work did not get it. For each
+ * consumer span that carried a context, the service's first new trace that starts within
+ * PULL_WORK_WINDOW_MS of it (not a consumer or server span, and not one that spans the next pull
+ * of that destination, as a poll-loop span does). Believed per destination and service when at
+ * least INFERENCE_MIN_SHARE of the carried messages are followed by such a trace.
+ */
+function unfollowedPullsOf(nodes: readonly Node[], receivers: readonly Node[]): UnfollowedPull[] {
+  const rootsByService = new Map<string, Node[]>();
+  for (const node of nodes) {
+    if (!isRoot(node) || node.role !== undefined || node.span.kind === 'SERVER' || node.span.kind === 'CONSUMER') continue;
+    const list = rootsByService.get(node.span.serviceName) ?? [];
+    list.push(node);
+    rootsByService.set(node.span.serviceName, list);
+  }
+  const groups = new Map<string, Node[]>();
+  for (const receiver of receivers) {
+    if (receiver.channel!.type !== 'messaging' || (isRoot(receiver) && linksOf(receiver).length === 0)) continue;
+    const key = `${receiver.span.serviceName}|${receiver.groupKey}|${receiver.operation}`;
+    const list = groups.get(key) ?? [];
+    list.push(receiver);
+    groups.set(key, list);
+  }
+  const found: UnfollowedPull[] = [];
+  for (const group of groups.values()) {
+    const first = group[0]!;
+    const roots = rootsByService.get(first.span.serviceName);
+    if (roots === undefined) continue;
+    group.sort((a, b) => a.span.startTimeMs - b.span.startTimeMs);
+    const used = new Set<Node>();
+    const examples: UnfollowedPull['examples'] = [];
+    let outside = 0;
+    for (const [index, receiver] of group.entries()) {
+      // Same service, same clock: a span that began before the pull is the caller's, not work after it.
+      const from = receiver.span.startTimeMs;
+      const until = receiver.span.startTimeMs + PULL_WORK_WINDOW_MS;
+      const nextPull = group[index + 1]?.span.startTimeMs ?? Infinity;
+      const work = roots
+        .filter((root) => !used.has(root) && root.span.traceId !== receiver.span.traceId)
+        .filter((root) => root.span.startTimeMs >= from && root.span.startTimeMs <= until && root.span.startTimeMs < nextPull)
+        .filter((root) => !group.some((other) => other !== receiver && other.span.startTimeMs > root.span.startTimeMs && other.span.startTimeMs < root.span.endTimeMs))
+        .sort((a, b) => a.span.startTimeMs - b.span.startTimeMs)[0];
+      if (work === undefined) continue;
+      used.add(work);
+      outside += 1;
+      if (examples.length < MAX_EXAMPLES) examples.push({ consumer: ref(receiver), work: ref(work) });
+    }
+    if (outside === 0 || outside < group.length * INFERENCE_MIN_SHARE) continue;
+    const channel = first.channel!;
+    found.push({
+      channel,
+      consumerService: first.span.serviceName,
+      consumerOperation: first.operation,
+      messages: group.length,
+      outside,
+      examples,
+      fix: PULL_FIXES[first.system ?? ''] ?? GENERIC_PULL_FIX,
+      message: `work after ${channel.label} \`${channel.destination}\` in service \`${first.span.serviceName}\` (${first.operation}) starts a new trace: ${outside} of ${group.length} messages.`,
+    });
+  }
+  return found.sort((a, b) => b.outside - a.outside || a.consumerService.localeCompare(b.consumerService));
 }
 
 /** Section 2: how many of each service's consumer spans start a new trace. */

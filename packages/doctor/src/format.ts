@@ -47,10 +47,18 @@ export function formatReport(report: DoctorReport): string {
     '',
   );
 
-  out.push(heading(1, 'Broken hops', report.brokenHops.length, 'none'));
+  out.push(heading(1, 'Broken hops', report.brokenHops.length + report.unfollowedPulls.length, 'none'));
   for (const hop of report.brokenHops) {
     out.push(`  ✗ ${hop.message}`, `    evidence: ${evidence(hop)}`);
     for (const example of hop.examples) out.push(`    e.g. ${spanText(example.producer)} → ${spanText(example.consumer)}`);
+  }
+  for (const pull of report.unfollowedPulls) {
+    out.push(
+      `  ✗ ${pull.message}`,
+      "    evidence: the consumer span carried the producer's context, and a new trace started right after it in the same service",
+      `    fix: ${pull.fix}`,
+    );
+    for (const example of pull.examples) out.push(`    e.g. ${spanText(example.consumer)} → ${spanText(example.work)}`);
   }
   if (report.unconsumedSends.length > 0) {
     out.push('  sends no consumer span in the input answered (information, not a gap: the consumer may not be in the input):');

@@ -1,4 +1,4 @@
-export { diagnose, resolveOptions, DEFAULT_OPTIONS } from './analyze';
+export { diagnose, resolveOptions, DEFAULT_OPTIONS, PULL_WORK_WINDOW_MS } from './analyze';
 export { formatReport } from './format';
 export { readSpans, readSpansFromText, spansFromExportRequest, DoctorInputError, SPAN_FILE_EXTENSIONS } from './read';
 export type { ReadResult } from './read';
@@ -20,4 +20,5 @@ export type {
   ServiceRootRatio,
   SpanRef,
   UnconsumedSends,
+  UnfollowedPull,
 } from './types';

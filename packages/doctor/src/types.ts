@@ -124,6 +124,29 @@ export interface UnconsumedSends {
   messages: number;
 }
 
+/**
+ * Section 1, a gap: the consumer span of a pull is in the producer's trace (or linked to it), but
+ * the work the service does right after it starts a new trace. The code after `await get()`,
+ * `await receive()` or a claim ran outside the message's context, in a shape threadline does not
+ * follow by itself.
+ */
+export interface UnfollowedPull {
+  channel: Channel;
+  consumerService: string;
+  /** `messaging.operation.name` of the consumer spans. */
+  consumerOperation: string;
+  /** Consumer spans that carried a context (a parent or a link). */
+  messages: number;
+  /** Of those, the ones right after which the service started a new trace. */
+  outside: number;
+  /** Up to three consumer span → new-trace span pairs. */
+  examples: Array<{ consumer: SpanRef; work: SpanRef }>;
+  /** The one line that puts the work in the message's context. */
+  fix: string;
+  /** The sentence the report prints. */
+  message: string;
+}
+
 /** Section 2: consumer spans of one service. */
 export interface ServiceRootRatio {
   serviceName: string;
@@ -194,11 +217,12 @@ export interface NeverEndingTrace {
 export interface DoctorReport {
   /** True when no gap was found (the CLI exits 0). */
   clean: boolean;
-  /** Broken hops + flagged services + orphan groups + never-ending traces. */
+  /** Broken hops + unfollowed pulls + flagged services + orphan groups + never-ending traces. */
   gaps: number;
   summary: { spans: number; traces: number; services: string[] };
   brokenHops: BrokenHop[];
   unconsumedSends: UnconsumedSends[];
+  unfollowedPulls: UnfollowedPull[];
   rootRatios: ServiceRootRatio[];
   orphans: OrphanGroup[];
   linkedHops: LinkedHop[];

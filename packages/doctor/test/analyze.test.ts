@@ -1,4 +1,5 @@
-import { DEFAULT_OPTIONS, diagnose, resolveOptions } from '../src/analyze';
+import { DEFAULT_OPTIONS, diagnose, PULL_WORK_WINDOW_MS, resolveOptions } from '../src/analyze';
+import { formatReport } from '../src/format';
 import type { DoctorSpan } from '../src/types';
 import { newSpanId, newTraceId, pipeline, processSpan, send, span, T0 } from './spans';
 
@@ -40,6 +41,87 @@ describe('healthy input', () => {
     const report = diagnose([...spans, ...spans.map((s) => ({ ...s }))]);
     expect(report.clean).toBe(true);
     expect(report.summary.spans).toBe(spans.length);
+  });
+});
+
+/**
+ * A worker pulls `count` messages of `system` one by one (await get/receive/claim). The process span
+ * is the producer's child; `workFollowed` says whether the work span after it is its child too
+ * (followed) or a new root (the pull was not followed).
+ */
+function pulls(system: string, count: number, workFollowed: (index: number) => boolean, options: { loopSpan?: boolean } = {}) {
+  const spans: DoctorSpan[] = [];
+  for (let index = 0; index < count; index++) {
+    const at = index * 200;
+    const request = span({ name: 'POST /jobs', service: 'api', kind: 'SERVER', start: at });
+    const sent = send({ service: 'api', system, destination: 'jobs', parent: request, start: at + 1 });
+    const loop = options.loopSpan ? span({ name: 'poll', service: 'worker', start: at + 9, end: at + 60 }) : undefined;
+    const processed = processSpan({ service: 'worker', system, destination: 'jobs', parent: sent, start: at + 10, end: at + 12 });
+    const work = workFollowed(index)
+      ? span({ name: 'handle job', service: 'worker', parent: processed, start: at + 13, end: at + 40 })
+      : span({ name: 'handle job', service: 'worker', start: at + 13, end: at + 40 });
+    spans.push(request, sent, processed, work, ...(loop ? [loop] : []));
+  }
+  return spans;
+}
+
+describe('1d. pulls whose work left the message', () => {
+  test.each([
+    ['kafka', "withMessageContext from '@threadline/kafkajs'"],
+    ['rabbitmq', "withMessageContext from '@threadline/amqplib'"],
+    ['aws_sqs', "withMessageContext from '@threadline/sqs'"],
+    ['mongodb', "withDocumentContext from '@threadline/mongodb-queue'"],
+    ['nats', 'propagation.extract'],
+  ])('%s: the hop is named, with the one line that fixes it', (system, fix) => {
+    const spans = pulls(system, 4, () => false);
+    const report = diagnose(spans);
+    expect(report.unfollowedPulls).toHaveLength(1);
+    const [pull] = report.unfollowedPulls;
+    expect(pull).toMatchObject({ consumerService: 'worker', consumerOperation: 'process', messages: 4, outside: 4 });
+    expect(pull!.channel.destination).toBe('jobs');
+    expect(pull!.fix).toContain(fix);
+    expect(pull!.message).toMatch(/^work after .* `jobs` in service `worker` \(process\) starts a new trace: 4 of 4 messages\.$/);
+    const firstWork = spans.find((s) => s.name === 'handle job')!;
+    expect(pull!.examples[0]!.work).toMatchObject({ spanId: firstWork.spanId, name: 'handle job' });
+    expect(report.brokenHops).toEqual([]);
+    expect(report.gaps).toBe(1);
+    expect(report.clean).toBe(false);
+    const text = formatReport(report);
+    expect(text).toContain(`✗ ${pull!.message}`);
+    expect(text).toContain(`fix: ${pull!.fix}`);
+  });
+
+  test('followed pulls (the work is the process span’s child) are clean', () => {
+    const report = diagnose(pulls('rabbitmq', 4, () => true));
+    expect(report.unfollowedPulls).toEqual([]);
+    expect(report.clean).toBe(true);
+  });
+
+  test('one stray new trace among followed pulls is not blamed (below half the messages)', () => {
+    const report = diagnose(pulls('aws_sqs', 4, (index) => index !== 2));
+    expect(report.unfollowedPulls).toEqual([]);
+  });
+
+  test('a poll-loop span around the pull is the caller, not work after it', () => {
+    const report = diagnose(pulls('mongodb', 4, () => true, { loopSpan: true }));
+    expect(report.unfollowedPulls).toEqual([]);
+  });
+
+  test(`a new trace more than ${PULL_WORK_WINDOW_MS} ms after the pull is not tied to it`, () => {
+    const spans: DoctorSpan[] = [];
+    const sent = send({ service: 'api', system: 'kafka', destination: 'jobs', start: 0 });
+    const processed = processSpan({ service: 'worker', system: 'kafka', destination: 'jobs', parent: sent, start: 10 });
+    spans.push(sent, processed, span({ name: 'nightly cleanup', service: 'worker', start: 10 + PULL_WORK_WINDOW_MS + 1 }));
+    expect(diagnose(spans).unfollowedPulls).toEqual([]);
+  });
+
+  test('a consumer span that arrived without context is a broken hop, not an unfollowed pull', () => {
+    const sent = send({ service: 'api', system: 'kafka', destination: 'jobs', start: 0 });
+    const processed = processSpan({ service: 'worker', system: 'kafka', destination: 'jobs', start: 10 });
+    const work = span({ name: 'handle job', service: 'worker', start: 13 });
+    const report = diagnose([sent, processed, work]);
+    expect(report.unfollowedPulls).toEqual([]);
+    expect(report.brokenHops).toHaveLength(1);
   });
 });
 
