@@ -1,11 +1,10 @@
 // reporter: claims outbox documents one at a time and starts a Kubernetes Job per order that
-// writes the order's report. The claim is await-style, so the one line threadline's
-// mongodb-queue README gives for it, withDocumentContext(doc, fn), runs the work in the
-// document's trace; the Job then carries that trace in its container env (threadline's k8s-job).
+// writes the order's report. The claim is await-style; under the register hook the code after
+// `await findOneAndUpdate()` runs in the claimed document's trace with no code here, until the
+// next claim. The Job then carries that trace in its container env (threadline's k8s-job).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
-import { withDocumentContext } from '@threadline/mongodb-queue';
 import { trace } from '@opentelemetry/api';
 import { MongoClient } from 'mongodb';
 
@@ -68,10 +67,12 @@ while (running) {
     await sleep(100);
     continue;
   }
-  await withDocumentContext(doc, async () => {
-    trace.getActiveSpan()?.setAttribute('order.id', doc.orderId);
+  trace.getActiveSpan()?.setAttribute('order.id', doc.orderId);
+  try {
     const job = await batch.createNamespacedJob({ namespace: 'default', body: reportJob(doc) });
     console.log(`order ${doc.orderId}: started job ${job.metadata.name}`);
-  }).catch((error) => console.error(`order ${doc.orderId}: could not start the report job: ${error.body?.message ?? error.message}`));
+  } catch (error) {
+    console.error(`order ${doc.orderId}: could not start the report job: ${error.body?.message ?? error.message}`);
+  }
 }
 await mongo.close();
