@@ -34,10 +34,8 @@ function flushPending(reader: QueueReader, state: CursorState): void {
   }
 }
 
-/** A CONSUMER span for one document read from a cursor; undefined when it is not a document. */
-function startDocument(reader: QueueReader, target: QueueTarget, handed: unknown): MessagingScope | undefined {
-  const document = originals.get(handed as object) ?? handed;
-  if (!isDocument(document)) return undefined;
+/** The CONSUMER span of one document read from a cursor, child of (or linked to) its producer. */
+function startProcess(reader: QueueReader, target: QueueTarget, document: Doc): MessagingScope {
   return reader.policy.startProcess({
     destination: target.namespace,
     carrier: document,
@@ -48,6 +46,13 @@ function startDocument(reader: QueueReader, target: QueueTarget, handed: unknown
   });
 }
 
+/** A CONSUMER span for one document read from a cursor; undefined when it is not a document. */
+function startDocument(reader: QueueReader, target: QueueTarget, handed: unknown): MessagingScope | undefined {
+  const document = originals.get(handed as object) ?? handed;
+  if (!isDocument(document)) return undefined;
+  return startProcess(reader, target, document);
+}
+
 /** What a cursor hands to the app: the document (or a stripped copy) that knows its producer. */
 function handOverFromCursor(reader: QueueReader, target: QueueTarget, document: unknown): unknown {
   if (!isDocument(document)) return document;
@@ -56,14 +61,7 @@ function handOverFromCursor(reader: QueueReader, target: QueueTarget, document: 
   registerRunner(handed, (fn) => {
     let scope: MessagingScope;
     try {
-      scope = reader.policy.startProcess({
-        destination: target.namespace,
-        carrier: document,
-        getter: documentFieldAdapter(reader.contextField()),
-        message: document,
-        attributes: withMessageId(target.attributes, document._id),
-        operationName: 'process',
-      });
+      scope = startProcess(reader, target, document);
     } catch (error) {
       reader.diag.debug('no consumer span for this document', error);
       return fn();
