@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import { context, SpanStatusCode, type Attributes, type DiagLogger } from '@opentelemetry/api';
+import { context, type Attributes } from '@opentelemetry/api';
 import {
   InstrumentationBase,
   InstrumentationNodeModuleDefinition,
   InstrumentationNodeModuleFile,
   isWrapped,
 } from '@opentelemetry/instrumentation';
-import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import {
   ATTR_MESSAGING_MESSAGE_CONVERSATION_ID,
   ATTR_MESSAGING_MESSAGE_ID,
@@ -27,7 +27,6 @@ import {
   resolveEnvOptions,
   runSettled,
   settlingCallback,
-  WarnOnce,
   type EnvOptionTable,
   type FollowedContext,
   type MessagingScope,
@@ -42,235 +41,17 @@ import type {
   ServerAddress,
 } from './internal-types';
 import type { AmqplibInstrumentationConfig, AmqplibMessage } from './types';
+import { consumerDestination, DEFAULT_EXCHANGE, isObject, positiveNumber, producerDestination, serverFromUrl } from './destination';
+import { HEADER_TABLE_BUDGET, tableBytesUpperBound } from './header-size';
 import { beginGet, followFetched, settledFetched } from './pull';
+import { DEFAULT_MAX_UNSETTLED_SPANS, DEFAULT_UNSETTLED_TIMEOUT_MS, endSettled, UnsettledSpans } from './unsettled';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/amqplib');
 
 /** Every amqplib release from 0.10.0 up to the last 2.x. */
 export const SUPPORTED_VERSIONS: string[] = ['>=0.10.0 <3'];
 
-/** The name RabbitMQ gives the default (nameless) exchange. */
-export const DEFAULT_EXCHANGE = 'amq.default';
-
-export const DEFAULT_MAX_UNSETTLED_SPANS = 1000;
-export const DEFAULT_UNSETTLED_TIMEOUT_MS = 60_000;
-
-/** How a consumer span's message was settled, recorded on the span. */
-export const ATTR_SETTLEMENT = 'threadline.amqplib.settlement';
-export type Settlement = 'ack' | 'nack' | 'reject' | 'channel_closed' | 'timeout' | 'evicted' | 'no_ack';
-
 const CHANNEL_METHODS: (keyof ChannelPrototype)[] = ['publish', 'consume', 'get', 'ack', 'nack', 'reject', 'ackAll', 'nackAll'];
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
-
-function positiveNumber(value: unknown): number | undefined {
-  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  return typeof number === 'number' && Number.isFinite(number) && number > 0 ? number : undefined;
-}
-
-/** Producer `messaging.destination.name` per the RabbitMQ conventions: `{exchange}:{routing key}`. */
-export function producerDestination(exchange: unknown, routingKey: unknown): string {
-  const parts = [exchange, routingKey].filter((part): part is string => typeof part === 'string' && part !== '');
-  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
-}
-
-/**
- * Consumer `messaging.destination.name` per the RabbitMQ conventions:
- * `{exchange}:{routing key}:{queue}`, empty parts left out, the routing key once when it is the queue.
- */
-export function consumerDestination(exchange: unknown, routingKey: unknown, queue: unknown): string {
-  const text = (part: unknown) => (typeof part === 'string' ? part : '');
-  const key = text(routingKey);
-  const queueName = text(queue);
-  const parts = [text(exchange), key === queueName ? '' : key, queueName].filter((part) => part !== '');
-  return parts.length > 0 ? parts.join(':') : DEFAULT_EXCHANGE;
-}
-
-/**
- * The server a connect call targets: host and port only. User, password, vhost and query are
- * never read out of the URL, so they cannot reach a span.
- */
-export function serverFromUrl(url: unknown): ServerAddress {
-  try {
-    if (isObject(url)) {
-      const protocol = `${typeof url.protocol === 'string' && url.protocol !== '' ? url.protocol : 'amqp'}:`;
-      const port = positiveNumber(url.port) ?? (protocol === 'amqp:' ? 5672 : 5671);
-      return { address: typeof url.hostname === 'string' && url.hostname !== '' ? url.hostname : 'localhost', port };
-    }
-    const parsed = new URL(typeof url === 'string' && url !== '' ? url : 'amqp://localhost');
-    const address = parsed.hostname.replace(/^\[|\]$/g, '');
-    const port = positiveNumber(parsed.port) ?? (parsed.protocol === 'amqp:' ? 5672 : 5671);
-    return { address: address === '' ? undefined : address, port };
-  } catch {
-    return {};
-  }
-}
-
-/** amqplib encodes a message's field tables into one 65,536-byte buffer; this leaves room for the rest. */
-const HEADER_TABLE_BUDGET = 65536 - 1024;
-const UNKNOWN_SIZE = Number.POSITIVE_INFINITY;
-
-/**
- * An upper bound of the AMQP field-table encoding of `value` (type tag, length prefixes, UTF-8
- * that never exceeds 3 bytes per UTF-16 unit). Anything it cannot size counts as too large.
- */
-function tableBytesUpperBound(value: unknown, depth: number): number {
-  if (value === null || value === undefined) return 1;
-  if (typeof value === 'string') return 5 + value.length * 3;
-  if (typeof value === 'number' || typeof value === 'bigint') return 9;
-  if (typeof value === 'boolean') return 2;
-  if (value instanceof Uint8Array) return 5 + value.byteLength;
-  if (value instanceof Date) return 9;
-  if (depth > 16) return UNKNOWN_SIZE;
-  if (Array.isArray(value)) {
-    let size = 5;
-    for (const item of value) size += tableBytesUpperBound(item, depth + 1);
-    return size;
-  }
-  if (typeof value === 'object') {
-    let size = 5;
-    for (const key in value) size += 1 + key.length * 3 + tableBytesUpperBound((value as Record<string, unknown>)[key], depth + 1);
-    return size;
-  }
-  return UNKNOWN_SIZE;
-}
-
-interface UnsettledEntry {
-  channel: AmqpChannel;
-  deliveryTag: number;
-  scope: MessagingScope;
-  deadline: number;
-}
-
-/** Ends a consumer span with how its message was settled (and the handler's failure, if any). Never throws. */
-function endSettled(scope: MessagingScope, settlement: Settlement, detail?: string, failure?: { error: unknown }): void {
-  try {
-    const span = scope.span;
-    if (span !== undefined && !scope.isEnded) {
-      span.setAttribute(ATTR_SETTLEMENT, settlement);
-      if (settlement === 'nack' || settlement === 'reject' || settlement === 'channel_closed') {
-        span.setAttribute(ATTR_ERROR_TYPE, settlement);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: detail ?? settlement });
-      }
-    }
-  } finally {
-    scope.end(failure?.error, failure !== undefined);
-  }
-}
-
-/**
- * Consumer spans whose messages are not yet settled. Bounded twice: at most `max` entries (the
- * oldest is ended first) and each for at most `timeoutMs`. Channels are keyed weakly.
- */
-export class UnsettledSpans {
-  private readonly oldestFirst = new Set<UnsettledEntry>();
-  private readonly byChannel = new WeakMap<AmqpChannel, Map<number, UnsettledEntry>>();
-  private timer: NodeJS.Timeout | undefined;
-  private readonly warnings: WarnOnce;
-
-  constructor(
-    private readonly limits: () => { max: number; timeoutMs: number },
-    private readonly logger: DiagLogger,
-  ) {
-    this.warnings = new WarnOnce(logger);
-  }
-
-  get size(): number {
-    return this.oldestFirst.size;
-  }
-
-  track(channel: AmqpChannel, deliveryTag: unknown, scope: MessagingScope): void {
-    if (typeof deliveryTag !== 'number') {
-      this.logger.debug('message without a delivery tag; its span ends now');
-      endSettled(scope, 'evicted');
-      return;
-    }
-    let entries = this.byChannel.get(channel);
-    if (entries === undefined) {
-      entries = new Map();
-      this.byChannel.set(channel, entries);
-      this.watchClose(channel);
-    }
-    const previous = entries.get(deliveryTag);
-    if (previous !== undefined) this.finish(previous, 'evicted');
-    const { max, timeoutMs } = this.limits();
-    const entry: UnsettledEntry = { channel, deliveryTag, scope, deadline: Date.now() + timeoutMs };
-    entries.set(deliveryTag, entry);
-    this.oldestFirst.add(entry);
-    while (this.oldestFirst.size > max) {
-      const oldest = this.oldestFirst.values().next().value as UnsettledEntry;
-      this.warnings.warn(`more than ${max} consumer spans wait for ack/nack/reject (maxUnsettledSpans); the oldest is ended unsettled (logged once; later evictions at debug level)`);
-      this.finish(oldest, 'evicted');
-    }
-    this.schedule();
-  }
-
-  /** One message (or, with `allUpTo`, every tracked message up to its tag) was settled. */
-  settle(channel: AmqpChannel, deliveryTag: unknown, allUpTo: boolean, settlement: Settlement, detail?: string): void {
-    const entries = this.byChannel.get(channel);
-    if (entries === undefined || typeof deliveryTag !== 'number') return;
-    if (!allUpTo) {
-      const entry = entries.get(deliveryTag);
-      if (entry !== undefined) this.finish(entry, settlement, detail);
-      return;
-    }
-    // Tag 0 with "all up to" means every outstanding message (AMQP 0-9-1).
-    for (const [tag, entry] of entries) {
-      if (deliveryTag === 0 || tag <= deliveryTag) this.finish(entry, settlement, detail);
-    }
-  }
-
-  /** Every tracked message of the channel was settled (ackAll, nackAll) or lost (close). */
-  settleAll(channel: AmqpChannel, settlement: Settlement, detail?: string): void {
-    const entries = this.byChannel.get(channel);
-    if (entries === undefined) return;
-    for (const entry of entries.values()) this.finish(entry, settlement, detail);
-  }
-
-  /** Ends every open span (instrumentation disabled). */
-  clear(): void {
-    for (const entry of this.oldestFirst) this.finish(entry, 'evicted');
-    clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private finish(entry: UnsettledEntry, settlement: Settlement, detail?: string): void {
-    this.oldestFirst.delete(entry);
-    this.byChannel.get(entry.channel)?.delete(entry.deliveryTag);
-    endSettled(entry.scope, settlement, detail);
-    // The (unref'd) timer stays when the set empties: a consumer that acks each message before the
-    // next arrives would otherwise create and clear one timer per message. It finds nothing to do.
-  }
-
-  private watchClose(channel: AmqpChannel): void {
-    try {
-      // 'close' is emitted however a channel ends: closed by the app, by the broker, or with its
-      // connection. Only a 'close' listener is added: an 'error' listener would change what the app sees.
-      channel.once?.('close', () => this.settleAll(channel, 'channel_closed', 'channel closed before the message was settled'));
-    } catch (error) {
-      this.logger.debug('could not watch the channel for close; its spans end by timeout', error);
-    }
-  }
-
-  private schedule(): void {
-    if (this.timer !== undefined || this.oldestFirst.size === 0) return;
-    const oldest = this.oldestFirst.values().next().value as UnsettledEntry;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.expire();
-      this.schedule();
-    }, Math.max(0, oldest.deadline - Date.now()));
-    this.timer.unref();
-  }
-
-  private expire(): void {
-    const now = Date.now();
-    for (const entry of this.oldestFirst) {
-      if (entry.deadline > now) break;
-      this.finish(entry, 'timeout');
-    }
-  }
-}
 
 /** The options `THREADLINE_AMQPLIB_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const AMQPLIB_ENV_OPTIONS: EnvOptionTable<AmqplibInstrumentationConfig> = {

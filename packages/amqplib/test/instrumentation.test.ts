@@ -1,7 +1,7 @@
 import { context, diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AmqplibInstrumentation, withMessageContext, type AmqplibInstrumentationConfig } from '../src';
-import { consumerDestination, producerDestination, serverFromUrl } from '../src/instrumentation';
+import { consumerDestination, producerDestination, serverFromUrl } from '../src/destination';
 import { createFakeModule, message, type FakeMessage } from './fake-amqplib';
 import { setupInMemoryOtel as setupOtel } from '@threadline/testing';
 

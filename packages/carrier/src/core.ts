@@ -28,3 +28,4 @@ export {
 } from './propagation';
 export type { InjectOptions, InjectOutcome } from './propagation';
 export { copyForInjection } from './copy';
+export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './job-env';

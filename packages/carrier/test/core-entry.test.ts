@@ -25,3 +25,13 @@ test('the main entry exports everything the core entry does', () => {
   const main = mainEntry;
   for (const name of Object.keys(core)) expect(main).toHaveProperty(name, (core as Record<string, unknown>)[name]);
 });
+
+// The names are a contract with Jobs already running and with the READMEs: pinned here once.
+test('the job-side env names keep their spelling', () => {
+  expect([coreEntry.RUN_NAME_ENV, coreEntry.K8S_NAMESPACE_ENV, coreEntry.K8S_JOB_NAME_ENV, coreEntry.K8S_POD_NAME_ENV]).toEqual([
+    'THREADLINE_RUN_NAME',
+    'THREADLINE_K8S_NAMESPACE',
+    'THREADLINE_K8S_JOB_NAME',
+    'THREADLINE_K8S_POD_NAME',
+  ]);
+});

@@ -94,9 +94,9 @@ export class ChildProcessInstrumentation extends InstrumentationBase<ChildProces
   /**
    * The wrapper of one child_process function, with `util.promisify` support kept: `exec` and
    * `execFile` carry a custom promisified form that resolves `{ stdout, stderr }`; it is wrapped
-   * too, or `promisify(exec)` would change what it resolves to. Exposed for unit tests.
+   * too, or `promisify(exec)` would change what it resolves to.
    */
-  wrapperFor(method: ChildProcessMethod, original: AnyFunction): AnyFunction {
+  private wrapperFor(method: ChildProcessMethod, original: AnyFunction): AnyFunction {
     const wrapper = this.spawnWrapper(method, original, false);
     const promisified = (original as unknown as Record<symbol, unknown>)[promisify.custom];
     if (typeof promisified === 'function') {

@@ -1,10 +1,7 @@
 import { envVarName, propagationFields } from '@threadline/carrier';
 
-/** Names the job side (@threadline/register) reads to name and describe its `run` span. */
-export const RUN_NAME_ENV = 'THREADLINE_RUN_NAME';
-export const K8S_NAMESPACE_ENV = 'THREADLINE_K8S_NAMESPACE';
-export const K8S_JOB_NAME_ENV = 'THREADLINE_K8S_JOB_NAME';
-export const K8S_POD_NAME_ENV = 'THREADLINE_K8S_POD_NAME';
+/** Names the job side (@threadline/register) reads to name and describe its `run` span; defined in carrier. */
+export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from '@threadline/carrier';
 
 /** The env names the global propagator writes (`TRACEPARENT`, `TRACESTATE`, `BAGGAGE` for W3C). */
 export function propagationEnvNames(): string[] {

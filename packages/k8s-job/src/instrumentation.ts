@@ -122,8 +122,8 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
     }
   }
 
-  /** The wrapper of one create method; exposed for unit tests, which call it without patching. */
-  createWrapper(kind: WorkloadKind, original: AnyFunction): AnyFunction {
+  /** The wrapper of one create method. */
+  private createWrapper(kind: WorkloadKind, original: AnyFunction): AnyFunction {
     const create = (receiver: unknown, args: unknown[]) => this.create(kind, original, receiver, args);
     return function createWithContext(this: unknown, ...args: unknown[]): unknown {
       return create(this, args);

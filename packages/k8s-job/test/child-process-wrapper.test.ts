@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { ChildProcessInstrumentation, type ChildProcessInstrumentationConfig } from '../src';
+import { ChildProcessInstrumentation, RUN_NAME_ENV, type ChildProcessInstrumentationConfig } from '../src';
 import type { AnyFunction } from '../src/internal-types';
 import { setupInMemoryOtel as setupOtel, VALID_TRACEPARENT } from '@threadline/testing';
+import { childProcessWrapper } from './wrappers';
 
 const { exporter, tracer } = setupOtel();
 
@@ -29,7 +30,7 @@ function parsePrinted(stdout: unknown): Printed {
 
 function wrapped<K extends keyof typeof childProcess>(method: K, config: ChildProcessInstrumentationConfig = {}): (typeof childProcess)[K] {
   const instrumentation = new ChildProcessInstrumentation({ enabled: false, ...config });
-  return instrumentation.wrapperFor(method as never, childProcess[method] as unknown as AnyFunction) as unknown as (typeof childProcess)[K];
+  return childProcessWrapper(instrumentation, method as never, childProcess[method] as unknown as AnyFunction) as unknown as (typeof childProcess)[K];
 }
 
 /** Runs `fn` inside a fresh span; returns its result and the traceparent a direct child of that span's spawn span would see. */
@@ -61,7 +62,7 @@ const envBefore = JSON.stringify(process.env);
 beforeEach(() => exporter.reset());
 afterEach(() => {
   delete process.env.TRACEPARENT;
-  delete process.env.THREADLINE_RUN_NAME;
+  delete process.env[RUN_NAME_ENV];
   delete process.env.MARK;
 });
 afterAll(() => {
@@ -131,7 +132,7 @@ describe('every function and argument shape carries the context, and Node reads 
     const printed = parsePrinted(stdout);
     const { traceparent } = spawnSpan('spawn print-env.cjs');
     expect(printed.env.TRACEPARENT).toBe(traceparent);
-    expect(printed.env.THREADLINE_RUN_NAME).toBe('print-env.cjs');
+    expect(printed.env[RUN_NAME_ENV]).toBe('print-env.cjs');
     expect(printed.args).toEqual(['a']);
   });
 
@@ -181,7 +182,7 @@ test('an explicit TRACEPARENT: undefined opts the child out: no context and no r
   const { result } = inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV], { env: { PATH: process.env.PATH, TRACEPARENT: undefined } }));
   const printed = parsePrinted(result.stdout);
   expect(printed.env.TRACEPARENT).toBeUndefined();
-  expect(printed.env.THREADLINE_RUN_NAME).toBeUndefined();
+  expect(printed.env[RUN_NAME_ENV]).toBeUndefined();
   // The spawn itself is still traced.
   expect(spawnSpan('spawn node')).toBeDefined();
 });
@@ -206,16 +207,16 @@ test('allowLowercaseEnv: a lowercase traceparent the caller set counts as their 
 });
 
 test('run name: the executable, the script of a node command, never one merely inherited', () => {
-  process.env.THREADLINE_RUN_NAME = 'parent-job';
+  process.env[RUN_NAME_ENV] = 'parent-job';
   const script = `"${NODE}" "${PRINT_ENV}"`;
   const viaShell = parsePrinted(inSpan(() => wrapped('spawnSync')('sh', ['-c', script])).result.stdout);
   const viaNode = parsePrinted(inSpan(() => wrapped('spawnSync')(NODE, ['--stack-trace-limit=5', '-r', PRINT_ENV, PRINT_ENV])).result.stdout);
   const inline = parsePrinted(inSpan(() => wrapped('spawnSync')(NODE, ['-e', `require(${JSON.stringify(PRINT_ENV)})`])).result.stdout);
-  const chosen = parsePrinted(inSpan(() => wrapped('spawnSync')('sh', ['-c', script], { env: { ...process.env, THREADLINE_RUN_NAME: 'mine' } })).result.stdout);
-  expect(viaShell.env.THREADLINE_RUN_NAME).toBe('sh');
-  expect(viaNode.env.THREADLINE_RUN_NAME).toBe('print-env.cjs');
-  expect(inline.env.THREADLINE_RUN_NAME).toBeUndefined();
-  expect(chosen.env.THREADLINE_RUN_NAME).toBe('mine');
+  const chosen = parsePrinted(inSpan(() => wrapped('spawnSync')('sh', ['-c', script], { env: { ...process.env, [RUN_NAME_ENV]: 'mine' } })).result.stdout);
+  expect(viaShell.env[RUN_NAME_ENV]).toBe('sh');
+  expect(viaNode.env[RUN_NAME_ENV]).toBe('print-env.cjs');
+  expect(inline.env[RUN_NAME_ENV]).toBeUndefined();
+  expect(chosen.env[RUN_NAME_ENV]).toBe('mine');
 });
 
 test('outside any span nothing changes: no span, and the env is what the caller gave', () => {
@@ -284,9 +285,9 @@ test('exec calls execFile inside: with both patched there is one span, not two',
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const moduleExports = require('node:child_process') as Record<string, unknown>;
   const originalExecFile = moduleExports.execFile;
-  moduleExports.execFile = instrumentation.wrapperFor('execFile', originalExecFile as AnyFunction);
+  moduleExports.execFile = childProcessWrapper(instrumentation, 'execFile', originalExecFile as AnyFunction);
   try {
-    const exec = instrumentation.wrapperFor('exec', childProcess.exec as unknown as AnyFunction) as typeof childProcess.exec;
+    const exec = childProcessWrapper(instrumentation, 'exec', childProcess.exec as unknown as AnyFunction) as typeof childProcess.exec;
     const { result } = inSpan(() => promisify(exec)(SHELL_PRINT_ENV));
     const printed = parsePrinted((await result).stdout);
     const spans = exporter.getFinishedSpans().filter((span) => span.name.startsWith('spawn'));

@@ -22,6 +22,7 @@ import {
   type CollectedSpan,
   type SpanCollector,
 } from '@threadline/testing';
+import { RUN_NAME_ENV } from '../src';
 import { assertBuilt } from './built';
 
 jest.setTimeout(60_000);
@@ -226,7 +227,7 @@ describe.each(CLIENT_CASES)('Job trace: %s', (_label, fixture, client, objectSty
     const storedEnv = result.created?.spec.template.spec.containers[0].env as EnvVar[];
     expect(storedEnv.slice(0, USER_ENV.length + 5)).toEqual([...USER_ENV, ...otelEnv(jobService)]);
     expect(envValue(storedEnv, 'TRACEPARENT')).toBe(`00-${createSpan.traceId}-${createSpan.spanId}-01`);
-    expect(envValue(storedEnv, 'THREADLINE_RUN_NAME')).toBe(jobName);
+    expect(envValue(storedEnv, RUN_NAME_ENV)).toBe(jobName);
     const names = storedEnv.map((entry) => entry.name);
     expect(new Set(names).size).toBe(names.length);
   });
@@ -408,7 +409,7 @@ test('what only a real server shows: its defaults on the stored Job, the Pod it 
   expect(stored).toMatchObject({ imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' });
   // The user's entries first, in order, as the server stored them (defaults filled in), then the context.
   expect(stored.env.slice(0, env.length)).toEqual([...USER_ENV, { name: 'POD_UID_NO_VERSION', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' } } }]);
-  expect(stored.env.slice(env.length + 5).map((entry: EnvVar) => entry.name)).toEqual(expect.arrayContaining(['TRACEPARENT', 'THREADLINE_RUN_NAME']));
+  expect(stored.env.slice(env.length + 5).map((entry: EnvVar) => entry.name)).toEqual(expect.arrayContaining(['TRACEPARENT', RUN_NAME_ENV]));
 
   // Read back: the status the runner wrote passed the server's validation; the Pod is owned by the Job.
   const readBack = await api.call('GET', `/apis/batch/v1/namespaces/${NAMESPACE}/jobs/${jobName}`);

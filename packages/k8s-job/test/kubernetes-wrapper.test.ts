@@ -1,6 +1,7 @@
 import { context, diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type DiagLogger } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { KubernetesJobInstrumentation } from '../src';
+import { K8S_JOB_NAME_ENV, K8S_NAMESPACE_ENV, K8S_POD_NAME_ENV, RUN_NAME_ENV, KubernetesJobInstrumentation } from '../src';
+import { createWrapper } from './wrappers';
 import { deepFreeze, setupInMemoryOtel as setupOtel, TRACEPARENT_PATTERN } from '@threadline/testing';
 
 const { exporter, tracer } = setupOtel();
@@ -63,7 +64,7 @@ beforeEach(() => {
 
 test('positional API (0.x): a PRODUCER span, and the body sent carries its context', async () => {
   const api = fakeApi(() => Promise.resolve({ response: {}, body: { metadata: { name: 'report', uid: 'uid-0x' } } }));
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
   const body = deepFreeze(job());
   const receiver = { basePath: 'http://k8s' };
 
@@ -91,7 +92,7 @@ test('positional API (0.x): a PRODUCER span, and the body sent carries its conte
 
 test('object API (1.x): the parameter object is copied, its other fields and the options kept', async () => {
   const api = fakeApi();
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
   const param = deepFreeze({ namespace: 'batch', body: job(), dryRun: 'All', fieldManager: 'me' });
   const options = { middleware: [] };
 
@@ -107,9 +108,9 @@ test('object API (1.x): the parameter object is copied, its other fields and the
   expect(envOf(sentParam.body).map((entry) => entry.name)).toEqual([
     'MODE',
     'TRACEPARENT',
-    'THREADLINE_RUN_NAME',
-    'THREADLINE_K8S_NAMESPACE',
-    'THREADLINE_K8S_JOB_NAME',
+    RUN_NAME_ENV,
+    K8S_NAMESPACE_ENV,
+    K8S_JOB_NAME_ENV,
   ]);
   expect(envOf(sentParam.body)[1].value).toMatch(TRACEPARENT_PATTERN);
   expect(envOf(param.body)).toEqual([{ name: 'MODE', value: 'full' }]);
@@ -122,7 +123,7 @@ test('the caller gets the very promise the client returned; a rejection marks th
   const failure = Object.assign(new Error('HTTP-Code: 422 Message: Job.batch "report" is invalid'), { code: 422 });
   const promise = Promise.reject(failure);
   const api = fakeApi(() => promise);
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
 
   const returned = wrapped({ namespace: 'batch', body: job() });
 
@@ -136,7 +137,7 @@ test('the caller gets the very promise the client returned; a rejection marks th
 
 test('a 0.x HttpError: statusCode becomes error.type', async () => {
   const failure = Object.assign(new Error('HTTP request failed'), { statusCode: 409, name: 'HttpError' });
-  const wrapped = instrumentation.createWrapper('Job', fakeApi(() => Promise.reject(failure)).method);
+  const wrapped = createWrapper(instrumentation, 'Job', fakeApi(() => Promise.reject(failure)).method);
   await expect(wrapped('batch', job())).rejects.toBe(failure);
   await new Promise((resolve) => setImmediate(resolve));
   expect(exporter.getFinishedSpans()[0].attributes['error.type']).toBe('409');
@@ -144,7 +145,7 @@ test('a 0.x HttpError: statusCode becomes error.type', async () => {
 
 test('a client that throws synchronously: the same error reaches the caller and the span ends failed', () => {
   const failure = new Error('Required parameter namespace was null or undefined');
-  const wrapped = instrumentation.createWrapper('Job', () => {
+  const wrapped = createWrapper(instrumentation, 'Job', () => {
     throw failure;
   });
   expect(() => wrapped({ namespace: 'batch', body: job() })).toThrow(failure);
@@ -153,7 +154,7 @@ test('a client that throws synchronously: the same error reaches the caller and 
 });
 
 test('#17: a client that throws undefined: the span ends failed, and the caller sees the throw', () => {
-  const wrapped = instrumentation.createWrapper('Job', () => {
+  const wrapped = createWrapper(instrumentation, 'Job', () => {
     throw undefined;
   });
   expect(() => wrapped({ namespace: 'batch', body: job() })).toThrow();
@@ -163,7 +164,7 @@ test('#17: a client that throws undefined: the span ends failed, and the caller 
 
 test('#17: the caller gets the client\'s own promise back', async () => {
   const own = Promise.resolve({ metadata: { name: 'report', uid: 'u1' } });
-  const wrapped = instrumentation.createWrapper('Job', () => own);
+  const wrapped = createWrapper(instrumentation, 'Job', () => own);
   expect(wrapped({ namespace: 'batch', body: job() })).toBe(own);
   await own;
   await new Promise((resolve) => setImmediate(resolve));
@@ -172,7 +173,7 @@ test('#17: the caller gets the client\'s own promise back', async () => {
 
 test('a body that is not a Job goes through as the same object, with a warning and the span still recorded', async () => {
   const api = fakeApi();
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
   const cronJob = deepFreeze({ kind: 'CronJob', metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: job().spec } });
   await wrapped('batch', cronJob);
   expect(api.calls[0].args[1]).toBe(cronJob);
@@ -182,7 +183,7 @@ test('a body that is not a Job goes through as the same object, with a warning a
 
 test('arguments neither API style accepts pass through untouched, without a span', async () => {
   const api = fakeApi(() => Promise.reject(new Error('bad')));
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
   const args = [42, { not: 'a request' }];
   await expect(wrapped(...args)).rejects.toThrow('bad');
   expect(api.calls[0].args).toEqual(args);
@@ -192,7 +193,7 @@ test('arguments neither API style accepts pass through untouched, without a span
 test('propagation-only: no span; the active context is what the pods carry', async () => {
   instrumentation.setConfig({ mode: 'propagation-only' });
   const api = fakeApi();
-  const wrapped = instrumentation.createWrapper('Job', api.method);
+  const wrapped = createWrapper(instrumentation, 'Job', api.method);
   const { result, parentSpanId, traceId } = inParentSpan(() => wrapped('batch', job()));
   await result;
   expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['request']);
@@ -208,7 +209,7 @@ test('runInfoEnv: false adds only the propagation variables; a throwing requestH
     },
   });
   const api = fakeApi();
-  await instrumentation.createWrapper('Job', api.method)('batch', job());
+  await createWrapper(instrumentation, 'Job', api.method)('batch', job());
   expect(envOf(api.calls[0].args[1] as AnyBody).map((entry) => entry.name)).toEqual(['MODE', 'TRACEPARENT']);
   expect(exporter.getFinishedSpans()).toHaveLength(1);
 });
@@ -216,19 +217,19 @@ test('runInfoEnv: false adds only the propagation variables; a throwing requestH
 test('a Pod: span `create pod {namespace}` with k8s.pod.name', async () => {
   const api = fakeApi(() => Promise.resolve({ metadata: { name: 'one-off', uid: 'pod-uid' } }));
   const pod = { metadata: { name: 'one-off' }, spec: { containers: [{ name: 'main', command: ['node', 'job.js'] }] } };
-  await instrumentation.createWrapper('Pod', api.method)({ namespace: 'default', body: pod });
+  await createWrapper(instrumentation, 'Pod', api.method)({ namespace: 'default', body: pod });
   const [span] = exporter.getFinishedSpans();
   expect(span.name).toBe('create pod default');
   expect(span.attributes).toMatchObject({ 'k8s.pod.name': 'one-off', 'k8s.pod.uid': 'pod-uid', 'k8s.namespace.name': 'default' });
   const env = (api.calls[0].args[0] as AnyBody).body.spec.containers[0].env as Array<{ name: string }>;
-  expect(env.map((entry) => entry.name)).toContain('THREADLINE_K8S_POD_NAME');
+  expect(env.map((entry) => entry.name)).toContain(K8S_POD_NAME_ENV);
 });
 
 test('suppressed tracing: the call goes through exactly as written, without a span', async () => {
   const api = fakeApi();
   const body = job();
   const args = ['batch', body];
-  await context.with(suppressTracing(ROOT_CONTEXT), () => instrumentation.createWrapper('Job', api.method)(...args));
+  await context.with(suppressTracing(ROOT_CONTEXT), () => createWrapper(instrumentation, 'Job', api.method)(...args));
   expect(api.calls[0].args).toEqual(args);
   expect(api.calls[0].args[1]).toBe(body);
   expect(exporter.getFinishedSpans()).toHaveLength(0);

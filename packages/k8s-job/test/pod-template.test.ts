@@ -1,5 +1,6 @@
 import { context, propagation, ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { injectIntoWorkload, runEnvFor, workloadIdentity, type PodEnvInjection } from '../src/pod-template';
+import { K8S_JOB_NAME_ENV, K8S_NAMESPACE_ENV, K8S_POD_NAME_ENV, RUN_NAME_ENV } from '../src';
 import { deepFreeze, setupInMemoryOtel as setupOtel, VALID_TRACEPARENT } from '@threadline/testing';
 
 const { tracer } = setupOtel();
@@ -91,9 +92,9 @@ test('every container and initContainer carries the context; the user env comes 
     const env = envOf(container);
     expect(valueOf(env, 'TRACEPARENT')).toBe(traceparent);
     expect(valueOf(env, 'BAGGAGE')).toBe('tenant=acme');
-    expect(valueOf(env, 'THREADLINE_RUN_NAME')).toBe('report');
-    expect(valueOf(env, 'THREADLINE_K8S_JOB_NAME')).toBe('report');
-    expect(valueOf(env, 'THREADLINE_K8S_NAMESPACE')).toBe('batch');
+    expect(valueOf(env, RUN_NAME_ENV)).toBe('report');
+    expect(valueOf(env, K8S_JOB_NAME_ENV)).toBe('report');
+    expect(valueOf(env, K8S_NAMESPACE_ENV)).toBe('batch');
     // Valid for the API: C identifiers, no duplicates.
     const names = env.map((entry) => entry.name);
     expect(new Set(names).size).toBe(names.length);
@@ -127,16 +128,16 @@ test('a propagation variable the user set wins, whether a value, a valueFrom or 
   expect(valueOf(envOf(podSpec.initContainers[0]), 'TRACEPARENT')).toBe('garbage');
   expect(valueOf(envOf(main), 'BAGGAGE')).toBeUndefined();
   // The run is still described, so the job side names its span after the Job.
-  expect(valueOf(envOf(main), 'THREADLINE_RUN_NAME')).toBe('report');
+  expect(valueOf(envOf(main), RUN_NAME_ENV)).toBe('report');
 });
 
 test('run-info variables the user set are kept', () => {
   const { ctx } = activeContext();
   const body = jobBody();
-  (podSpecOf(body).containers as AnyBody[])[0].env = [{ name: 'THREADLINE_RUN_NAME', value: 'nightly' }];
+  (podSpecOf(body).containers as AnyBody[])[0].env = [{ name: RUN_NAME_ENV, value: 'nightly' }];
   const result = injectIntoWorkload('Job', deepFreeze(body), injection(ctx));
   const env = envOf((podSpecOf(result.body as AnyBody).containers as AnyBody[])[0]);
-  expect(env.filter((entry) => entry.name === 'THREADLINE_RUN_NAME')).toEqual([{ name: 'THREADLINE_RUN_NAME', value: 'nightly' }]);
+  expect(env.filter((entry) => entry.name === RUN_NAME_ENV)).toEqual([{ name: RUN_NAME_ENV, value: 'nightly' }]);
   expect(valueOf(env, 'TRACEPARENT')).toBeDefined();
 });
 
@@ -189,9 +190,9 @@ test('a Pod body: spec.containers carry the context', () => {
   const result = injectIntoWorkload('Pod', pod, { context: ctx, runEnv: runEnvFor('Pod', 'default', workloadIdentity(pod)), allowLowercaseEnv: false });
   const env = envOf((result.body as AnyBody).spec.containers[0]);
   expect(valueOf(env, 'TRACEPARENT')).toBe(traceparent);
-  expect(valueOf(env, 'THREADLINE_K8S_POD_NAME')).toBe('one-off');
-  expect(valueOf(env, 'THREADLINE_RUN_NAME')).toBe('one-off');
-  expect(valueOf(env, 'THREADLINE_K8S_JOB_NAME')).toBeUndefined();
+  expect(valueOf(env, K8S_POD_NAME_ENV)).toBe('one-off');
+  expect(valueOf(env, RUN_NAME_ENV)).toBe('one-off');
+  expect(valueOf(env, K8S_JOB_NAME_ENV)).toBeUndefined();
 });
 
 test.each([
@@ -254,18 +255,18 @@ test('an own __proto__ key is copied as data and pollutes nothing', () => {
 
 test('run-info variables: literal names when known, the downward API when the server picks the name', () => {
   expect(runEnvFor('Job', 'batch', { name: 'report' })).toEqual([
-    { name: 'THREADLINE_RUN_NAME', value: 'report' },
-    { name: 'THREADLINE_K8S_NAMESPACE', value: 'batch' },
-    { name: 'THREADLINE_K8S_JOB_NAME', value: 'report' },
+    { name: RUN_NAME_ENV, value: 'report' },
+    { name: K8S_NAMESPACE_ENV, value: 'batch' },
+    { name: K8S_JOB_NAME_ENV, value: 'report' },
   ]);
   expect(runEnvFor('Job', 'batch', workloadIdentity({ metadata: { generateName: 'report-' } }))).toEqual([
-    { name: 'THREADLINE_RUN_NAME', value: 'report' },
-    { name: 'THREADLINE_K8S_NAMESPACE', value: 'batch' },
-    { name: 'THREADLINE_K8S_JOB_NAME', valueFrom: { fieldRef: { fieldPath: "metadata.labels['job-name']" } } },
+    { name: RUN_NAME_ENV, value: 'report' },
+    { name: K8S_NAMESPACE_ENV, value: 'batch' },
+    { name: K8S_JOB_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['job-name']" } } },
   ]);
   expect(runEnvFor('Pod', 'default', {})).toEqual([
-    { name: 'THREADLINE_K8S_NAMESPACE', value: 'default' },
-    { name: 'THREADLINE_K8S_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+    { name: K8S_NAMESPACE_ENV, value: 'default' },
+    { name: K8S_POD_NAME_ENV, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   ]);
   expect(workloadIdentity({ metadata: { name: 42 } })).toEqual({ name: undefined, generateName: undefined });
 });

@@ -5,8 +5,9 @@
  */
 import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import fc from 'fast-check';
-import { ChildProcessInstrumentation } from '../src';
+import { ChildProcessInstrumentation, RUN_NAME_ENV } from '../src';
 import { injectIntoWorkload, runEnvFor } from '../src/pod-template';
+import { childProcessWrapper } from './wrappers';
 import { deepFreeze, setupInMemoryOtel as setupOtel } from '@threadline/testing';
 
 const { tracer } = setupOtel();
@@ -18,7 +19,7 @@ const carried = propagation.setBaggage(trace.setSpan(ROOT_CONTEXT, span), propag
 
 const hostileName = fc.oneof(
   fc.string(),
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'TRACEPARENT', 'traceparent', 'TRACESTATE', 'BAGGAGE', 'THREADLINE_RUN_NAME', ''),
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'TRACEPARENT', 'traceparent', 'TRACESTATE', 'BAGGAGE', RUN_NAME_ENV, ''),
 );
 const small = { maxDepth: 2, maxKeys: 4 };
 const hostileValue = fc.oneof(
@@ -117,7 +118,7 @@ test('Job bodies: never throws, never changes the input, keeps every user entry 
 test('child env: never throws, keeps every variable the caller set, never writes to the caller\'s env or process.env', () => {
   const instrumentation = new ChildProcessInstrumentation({ enabled: false });
   let received: unknown[] = [];
-  const spawn = instrumentation.wrapperFor('spawn', (...args: unknown[]) => {
+  const spawn = childProcessWrapper(instrumentation, 'spawn', (...args: unknown[]) => {
     received = args;
     return { pid: 1 };
   });

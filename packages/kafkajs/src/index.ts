@@ -1,4 +1,5 @@
-export { KafkaJsInstrumentation, withMessageContext, SUPPORTED_VERSIONS, DEFAULT_MAX_MESSAGE_BYTES } from './instrumentation';
+export { KafkaJsInstrumentation, SUPPORTED_VERSIONS } from './instrumentation';
+export { withMessageContext, DEFAULT_MAX_MESSAGE_BYTES } from './kafka-message';
 export type {
   KafkaJsInstrumentationConfig,
   KafkaJsHookMessage,

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
-import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import {
   ATTR_MESSAGING_CLIENT_ID,
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
@@ -23,13 +22,13 @@ import {
   packageInfo,
   resolveEnvOptions,
   runAndEnd,
-  withExtractedContext,
   type EnvOptionTable,
   type MessagingScope,
 } from '@threadline/carrier';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
+import { cloneWith, DEFAULT_MAX_MESSAGE_BYTES, forwarding, isHeaderObject, isObject, recordBytes, serverAttributes } from './kafka-message';
 import { runFollowingBatch, runSite } from './pull';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/kafkajs');
@@ -37,90 +36,12 @@ const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirn
 /** The kafkajs versions this instrumentation patches (the same range the README and tests state). */
 export const SUPPORTED_VERSIONS: string[] = ['>=1.16.0 <3'];
 
-/** Kafka's default `message.max.bytes`. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1048588;
-// A record batch's fixed header plus the worst case of one record's own varints and attributes.
-const RECORD_BATCH_OVERHEAD = 61 + 36;
-// Worst case of the two varints (key length, value length) framing one header.
-const HEADER_OVERHEAD = 10;
-
-const isObject = (value: unknown): value is LooseObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** Headers a context can be added to: a plain object (not an array, string or byte buffer). */
-const isHeaderObject = (value: unknown): value is IHeaders => isObject(value) && !ArrayBuffer.isView(value);
-
-/**
- * A copy of `source` with the same prototype and property descriptors, and `overrides` as plain
- * writable properties. The caller's object is never touched, and getters or a frozen source are
- * copied faithfully.
- */
-function cloneWith<T extends object>(source: T, overrides: LooseObject): T {
-  // The common case, a plain object literal, is copied the fast way; anything else keeps its
-  // prototype and property descriptors.
-  if (Object.getPrototypeOf(source) === Object.prototype) return { ...source, ...overrides } as T;
-  const descriptors: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(source);
-  for (const key of Object.keys(overrides)) {
-    descriptors[key] = { value: overrides[key], writable: true, enumerable: true, configurable: true };
-  }
-  return Object.create(Object.getPrototypeOf(source), descriptors) as T;
-}
-
-/** `host:port` or `[v6]:port` → attributes; nothing when the string is not an address. */
-function serverAttributes(broker: string): Attributes {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(broker.trim());
-  if (match === null) return {};
-  const port = Number(match[2]);
-  return Number.isInteger(port) && port > 0 && port < 65536
-    ? { [ATTR_SERVER_ADDRESS]: match[1], [ATTR_SERVER_PORT]: port }
-    : {};
-}
-
-function byteSize(value: unknown, exact: boolean): number | undefined {
-  if (value === null || value === undefined) return 0;
-  // A UTF-16 code unit never needs more than 3 bytes of UTF-8: a cheap upper bound.
-  if (typeof value === 'string') return exact ? Buffer.byteLength(value, 'utf8') : value.length * 3;
-  if (Buffer.isBuffer(value)) return value.length;
-  return undefined;
-}
-
-/**
- * The bytes one message takes in a record batch on its own (an upper bound), or undefined when
- * it holds something kafkajs cannot encode (kafkajs rejects it by itself).
- */
-function recordBytes(message: LooseObject, headers: LooseObject | undefined, exact: boolean): number | undefined {
-  let total = RECORD_BATCH_OVERHEAD;
-  const key = byteSize(message.key, exact);
-  const value = byteSize(message.value, exact);
-  if (key === undefined || value === undefined) return undefined;
-  total += key + value;
-  if (headers === undefined) return total;
-  for (const name of Object.keys(headers)) {
-    const entry = headers[name];
-    const nameBytes = byteSize(name, exact) ?? 0;
-    for (const item of Array.isArray(entry) ? entry : [entry]) {
-      const itemBytes = byteSize(item, exact);
-      if (itemBytes === undefined) return undefined;
-      total += HEADER_OVERHEAD + nameBytes + itemBytes;
-    }
-  }
-  return total;
-}
-
 /** The options `THREADLINE_KAFKAJS_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> = {
   captureMessageKey: { env: 'THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY', parse: envBoolean },
   batchParent: { env: 'THREADLINE_KAFKAJS_BATCH_PARENT', parse: envOneOf('first', 'none') },
   maxMessageBytes: { env: 'THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
 };
-
-/**
- * Runs `fn` inside the context carried by one consumed message's headers. Use it in `eachBatch`
- * to put each message's work in that message's own trace:
- * `for (const message of batch.messages) await withMessageContext(message, () => handle(message));`
- */
-export const withMessageContext = <R>(message: { headers?: IHeaders | null } | null | undefined, fn: () => R): R =>
-  withExtractedContext(message?.headers, fn, kafkaHeadersAdapter);
 
 /**
  * OpenTelemetry instrumentation for kafkajs: every produced message carries the context of its
@@ -515,11 +436,4 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     }
     return attributes;
   }
-}
-
-/** A plain function (kafkajs may call it with any `this`) that hands its `this` and arguments to `handler`. */
-function forwarding(handler: (thisArg: unknown, args: unknown[]) => unknown): AnyFunction {
-  return function (this: unknown, ...args: unknown[]) {
-    return handler(this, args);
-  };
 }

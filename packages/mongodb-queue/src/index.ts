@@ -1,11 +1,6 @@
-export {
-  MongoQueueInstrumentation,
-  withDocumentContext,
-  SUPPORTED_VERSIONS,
-  COLLECTIONS_ENV,
-  MESSAGING_SYSTEM,
-} from './instrumentation';
-export type { WithDocumentContextOptions } from './instrumentation';
+export { MongoQueueInstrumentation, SUPPORTED_VERSIONS, COLLECTIONS_ENV, MESSAGING_SYSTEM } from './instrumentation';
+export { withDocumentContext } from './document-context';
+export type { WithDocumentContextOptions } from './document-context';
 export type {
   CollectionMatcher,
   MongoQueueDocument,

@@ -1,5 +1,7 @@
-import type { Attributes } from '@opentelemetry/api';
-import type { MessagingScope } from '@threadline/carrier';
+import type { Attributes, DiagLogger, TimeInput } from '@opentelemetry/api';
+import type { MessagingScope, MessagingSpanPolicy } from '@threadline/carrier';
+import type { AnyFunction } from './method-wrapper';
+import type { MongoQueueInstrumentationConfig, MongoQueueMessage } from './types';
 
 /** The parts of a driver `Collection` this package reads; typed loosely across driver majors. */
 export interface CollectionLike {
@@ -60,4 +62,20 @@ export type DocumentRunner = <R>(fn: () => R) => R;
 export interface PendingDelivery {
   scope: MessagingScope;
   timer: NodeJS.Immediate | undefined;
+}
+
+/** What the cursor and change-stream read paths use of the instrumentation. */
+export interface QueueReader {
+  readonly policy: MessagingSpanPolicy<MongoQueueMessage>;
+  readonly diag: DiagLogger;
+  isEnabled(): boolean;
+  getConfig(): MongoQueueInstrumentationConfig;
+  /** The configured context field, or the default when it is not usable. */
+  contextField(): string;
+  /** The document as handed to the app: without the context field when `stripContextField` is set. */
+  stripped(document: unknown): unknown;
+  /** Starts the CONSUMER span of one delivered document; it ends as `runPending` says. */
+  deliverOne(target: QueueTarget, operationName: string, document: Record<string, unknown>, startTime?: TimeInput): { handed: unknown; pending: PendingDelivery };
+  /** The instrumentation's `_wrap`, so `disable()` can unwrap what a read path wrapped. */
+  wrap(object: object, name: string, wrapper: (original: AnyFunction) => AnyFunction): void;
 }

@@ -6,7 +6,9 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { isWrapped } from '@opentelemetry/instrumentation';
 import { COLLECTIONS_ENV, MongoQueueInstrumentation, withDocumentContext, type MongoQueueInstrumentationConfig } from '../src';
-import { CONTEXT_SIZE_LIMIT, isValidContextField, parseCollectionsEnv } from '../src/instrumentation';
+import { isValidContextField } from '../src/document-context';
+import { CONTEXT_SIZE_LIMIT } from '../src/insert';
+import { parseCollectionsEnv } from '../src/instrumentation';
 import { nextTurn, parentId, setupOtel, spanId, traceparentOf } from './otel';
 import { StandInCollection } from './stand-in';
 

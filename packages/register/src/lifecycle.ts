@@ -38,8 +38,8 @@ function mayCarryContext(env: NodeJS.ProcessEnv): boolean {
   return found;
 }
 
-function runName(env: NodeJS.ProcessEnv): string {
-  return env.THREADLINE_RUN_NAME || env.OTEL_SERVICE_NAME || (process.argv[1] ? basename(process.argv[1]) : 'node');
+function runName(env: NodeJS.ProcessEnv, runNameEnv: string): string {
+  return env[runNameEnv] || env.OTEL_SERVICE_NAME || (process.argv[1] ? basename(process.argv[1]) : 'node');
 }
 
 /**
@@ -63,12 +63,15 @@ export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: stri
     return;
   }
   const attributes: Record<string, string | number> = { 'process.pid': process.pid };
-  if (env.THREADLINE_K8S_JOB_NAME) attributes['k8s.job.name'] = env.THREADLINE_K8S_JOB_NAME;
-  if (env.THREADLINE_K8S_POD_NAME) attributes['k8s.pod.name'] = env.THREADLINE_K8S_POD_NAME;
-  if (env.THREADLINE_K8S_NAMESPACE) attributes['k8s.namespace.name'] = env.THREADLINE_K8S_NAMESPACE;
+  const jobName = env[carrier.K8S_JOB_NAME_ENV];
+  const podName = env[carrier.K8S_POD_NAME_ENV];
+  const namespace = env[carrier.K8S_NAMESPACE_ENV];
+  if (jobName) attributes['k8s.job.name'] = jobName;
+  if (podName) attributes['k8s.pod.name'] = podName;
+  if (namespace) attributes['k8s.namespace.name'] = namespace;
   runSpan = sdk.provider
     .getTracer('@threadline/register', version)
-    .startSpan(`run ${runName(env)}`, { kind: SpanKind.CONSUMER, attributes }, carried);
+    .startSpan(`run ${runName(env, carrier.RUN_NAME_ENV)}`, { kind: SpanKind.CONSUMER, attributes }, carried);
   sdk.contextManager.processContext = trace.setSpan(carried, runSpan);
 }
 

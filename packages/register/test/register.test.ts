@@ -10,6 +10,7 @@ import {
   startFixture,
   type SpanCollector,
 } from '@threadline/testing';
+import { K8S_JOB_NAME_ENV, RUN_NAME_ENV } from '@threadline/carrier';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -60,7 +61,7 @@ test('only TRACEPARENT in the environment: every span joins, under one run span'
   const result = await runFixture(fixture('env-child.mjs'), {
     collector,
     serviceName: 'job',
-    env: { TRACEPARENT, THREADLINE_RUN_NAME: 'report-1', THREADLINE_K8S_JOB_NAME: 'report-1' },
+    env: { TRACEPARENT, [RUN_NAME_ENV]: 'report-1', [K8S_JOB_NAME_ENV]: 'report-1' },
   });
   expect(result.code).toBe(0);
   const spans = await collector.waitFor((all) => all.length >= 4);
