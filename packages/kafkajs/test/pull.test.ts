@@ -2,39 +2,22 @@
 // fixtures (ESM and CJS, under the register hook, real Kafka) loop over batch.messages with
 // for…of, forEach, map, Promise.all(map(async)), break and a throw.
 import { join } from 'node:path';
-import { assertDescends, assertOutsideTraces, brokerAddresses, runFixture, startCollector, type SpanCollector } from '@threadline/testing';
+import { assertDescends, assertOutsideTraces, brokerAddresses, describePullFixture } from '@threadline/testing';
 
 jest.setTimeout(120000);
 const FORMS = ['forof', 'forEach', 'map', 'promiseAllMap', 'break', 'throw'];
-let collector: SpanCollector;
-beforeAll(async () => {
-  collector = await startCollector();
-});
-afterAll(() => collector?.close());
 
-const cases = [
-  { title: 'ESM, spans', file: 'pull.mjs', mode: 'spans' },
-  { title: 'CJS, spans', file: 'pull.cjs', mode: 'spans' },
-  { title: 'ESM, propagation-only', file: 'pull.mjs', mode: 'propagation-only' },
-];
-
-describe.each(cases)('eachBatch loops ($title)', ({ file, mode }) => {
-  test('each message\'s work descends from its producer; the bad message, the next message and the post-loop work do not', async () => {
-    const service = `pull-${file}-${mode}-${process.pid}`;
-    const prefix = `pull-${mode}-${file.replace('.', '-')}-${Date.now()}`;
-    const result = await runFixture(join(__dirname, 'fixtures/pull', file), {
-      collector,
-      serviceName: service,
-      env: { KAFKA_BROKERS: JSON.stringify(brokerAddresses().kafka.brokers), TOPIC_PREFIX: prefix, THREADLINE_MODE: mode },
-      timeoutMs: 90000,
-    });
-    expect(result.stderr).not.toContain('FIXTURE FAILED');
-    expect(result.code).toBe(0);
-    const expected = (spans: { name: string }[]) => FORMS.every((form) => spans.some((span) => span.name === `after:${form}`));
-    const spans = (await collector.waitFor((all) => expected(all.filter((span) => span.serviceName === service)))).filter(
-      (span) => span.serviceName === service,
-    );
-    const producers = spans.filter((span) => span.name.startsWith('produce:')).map((span) => span.name);
+describePullFixture(
+  {
+    describe: 'eachBatch loops',
+    test: "each message's work descends from its producer; the bad message, the next message and the post-loop work do not",
+    dir: join(__dirname, 'fixtures/pull'),
+    service: 'pull',
+    propagationOnly: 'pull.mjs',
+    env: ({ file, mode }) => ({ KAFKA_BROKERS: JSON.stringify(brokerAddresses().kafka.brokers), TOPIC_PREFIX: `pull-${mode}-${file.replace('.', '-')}-${Date.now()}` }),
+    until: FORMS.map((form) => `after:${form}`),
+  },
+  ({ mode, spans, producers }) => {
     for (const form of FORMS) {
       assertDescends(spans, `produce:${form}:0`, `work:${form}:0`);
       if (form !== 'map') assertDescends(spans, `work:${form}:0`, `inner:${form}:0`);
@@ -59,5 +42,5 @@ describe.each(cases)('eachBatch loops ($title)', ({ file, mode }) => {
       const perMessage = spans.filter((span) => span.kind === 'CONSUMER' && span.name.endsWith('-forof') && span.links.length === 1);
       expect(perMessage).toHaveLength(3);
     }
-  });
-});
+  },
+);

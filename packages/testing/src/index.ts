@@ -9,6 +9,8 @@ export type { FixtureOptions, FixtureProcess, FixtureResult } from './fixtures';
 export { assertLink, assertNoOrphans, assertParentChild, assertSingleTrace, findSpan, findSpans, formatSpans } from './assertions';
 export type { SpanMatcher } from './assertions';
 export { ancestry, assertDescends, assertOutsideTraces } from './follow';
+export { describePullFixture, pullCases } from './pull';
+export type { PullCase, PullFile, PullMode, PullRun, PullSuite } from './pull';
 export { setupInMemoryOtel, deepFreeze, VALID_TRACEPARENT, VALID_TRACE_ID, TRACEPARENT_PATTERN } from './otel';
 export type { DiagRecord } from './otel';
 export { startJobRunner } from './k8s-api/job-runner';
