@@ -133,6 +133,27 @@ step('starting the brokers (tools/brokers)');
 must(process.execPath, ['tools/brokers/cli.mjs', 'up'], 'brokers up');
 
 const statuses = [];
+// A step that failed outside Jest (a lint or type error, a crashed bench) is named again at the end.
+const failedSteps = [];
+function checked(what, status, tasks = []) {
+  if (status !== 0) failedSteps.push(`${what} (exit ${status})${tasks.length > 0 ? `: ${tasks.join(', ')}` : ''}`);
+  return status;
+}
+// A turbo run given --summarize: the failed tasks in its summary (.turbo/runs/*.json) are named at the end.
+function turbo(what, command, args, options) {
+  const runs = join(root, '.turbo', 'runs');
+  const before = new Set(existsSync(runs) ? readdirSync(runs) : []);
+  const status = run(command, args, options);
+  const written = existsSync(runs) ? readdirSync(runs).filter((name) => name.endsWith('.json') && !before.has(name)) : [];
+  const failedTasks = written.flatMap((name) => {
+    try {
+      return JSON.parse(readFileSync(join(runs, name), 'utf8')).tasks.filter((each) => each.execution?.exitCode).map((each) => each.taskId);
+    } catch {
+      return [];
+    }
+  });
+  return checked(what, status, failedTasks);
+}
 const perLine = [];
 function clearJestResults() {
   for (const file of resultFiles(['jest.json'])) rmSync(file, { force: true });
@@ -140,7 +161,7 @@ function clearJestResults() {
 
 step(`Node ${process.versions.node}: lint, typecheck and tests`);
 clearJestResults();
-statuses.push(run(pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs]));
+statuses.push(turbo(`Node ${process.versions.node}: lint, typecheck and tests`, pnpm, ['exec', 'turbo', 'run', 'lint', 'typecheck', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', '--summarize', ...extraArgs]));
 perLine.push({ node: process.versions.node, ...countJest(resultFiles(['jest.json']), process.versions.node) });
 
 for (const major of otherLines) {
@@ -149,21 +170,21 @@ for (const major of otherLines) {
   clearJestResults();
   // THREADLINE_NODE_LINE is part of turbo's task hash (turbo.json), so each line runs, not a cache hit.
   const lineEnv = { ...baseEnv, PATH: toolPath(process.env.PATH, dirname(nodeBin)), THREADLINE_NODE_LINE: String(major) };
-  statuses.push(run(nodeBin, [pnpm, 'exec', 'turbo', 'run', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', ...extraArgs], { env: lineEnv }));
+  statuses.push(turbo(`Node ${extraNodeLines()[major]}: tests`, nodeBin, [pnpm, 'exec', 'turbo', 'run', 'test', '--continue', '--concurrency=2', '--output-logs=new-only', '--summarize', ...extraArgs], { env: lineEnv }));
   perLine.push({ node: extraNodeLines()[major], ...countJest(resultFiles(['jest.json']), extraNodeLines()[major]) });
 }
 
 step('the bootstrap on a fresh machine: a throw-away copy, only node and npm on PATH');
 for (const file of resultFiles(['fresh.json'])) rmSync(file, { force: true });
-statuses.push(run(pnpm, ['--filter', '@threadline/bootstrap-tests', 'run', 'test:fresh']));
+statuses.push(checked('the fresh-machine test', run(pnpm, ['--filter', '@threadline/bootstrap-tests', 'run', 'test:fresh'])));
 perLine.push({ node: `${process.versions.node} (fresh machine)`, ...countJest(resultFiles(['fresh.json']), 'fresh machine') });
 
 step('benchmark smoke test (pnpm bench --quick: small N, no timing is judged)');
-statuses.push(run(pnpm, ['bench', '--quick']));
+statuses.push(checked('pnpm bench --quick', run(pnpm, ['bench', '--quick'])));
 // Last, and alone: these tests kill and restart the brokers.
 step('broker fault tests (kill -9 each broker mid-stream)');
 for (const file of resultFiles(['faults.json'])) rmSync(file, { force: true });
-statuses.push(run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults']));
+statuses.push(checked('the broker fault tests', run(pnpm, ['--filter', '@threadline/robustness-tests', 'run', 'test:faults'])));
 perLine.push({ node: `${process.versions.node} (fault suite)`, ...countJest(resultFiles(['faults.json']), 'fault suite') });
 
 const total = { suites: 0, passed: 0, failed: 0, skipped: 0 };
@@ -173,5 +194,6 @@ for (const line of perLine) {
   for (const key of Object.keys(total)) total[key] += line[key];
 }
 if (failures.length > 0) process.stdout.write(`\nFailed tests:\n${failures.join('\n')}\n`);
+if (failedSteps.length > 0) process.stdout.write(`\nFailed steps (turbo prints which task above):\n${failedSteps.map((each) => `  ${each}`).join('\n')}\n`);
 process.stdout.write(`\n${total.suites} test suites\n${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
 process.exit(statuses.find((status) => status !== 0) ?? (total.failed > 0 ? 1 : 0));

@@ -106,6 +106,22 @@ function withoutAdded(sent: unknown, original: unknown, where: { toString(): str
   return sent;
 }
 
+type AnyFunction = (...args: unknown[]) => unknown;
+
+// The wrappers are private: reach them as the require hook does, by letting the instrumentation's
+// module definition patch a stand-in for the module's exports.
+function jobWrapper(instrumentation: KubernetesJobInstrumentation, original: AnyFunction): AnyFunction {
+  const BatchV1Api = Object.assign(function BatchV1Api() {}, { prototype: { createNamespacedJob: original } as Record<string, unknown> });
+  instrumentation.getModuleDefinitions()[0].patch?.({ BatchV1Api }, '1.0.0');
+  return BatchV1Api.prototype.createNamespacedJob as AnyFunction;
+}
+
+function childProcessWrapper(instrumentation: ChildProcessInstrumentation, method: string, original: AnyFunction): AnyFunction {
+  const childProcess: Record<string, unknown> = { [method]: original };
+  instrumentation.getModuleDefinitions()[0].patch?.(childProcess, '1.0.0');
+  return childProcess[method] as AnyFunction;
+}
+
 beforeEach(() => exporter.reset());
 afterEach(() => assertNoPollution());
 
@@ -117,7 +133,7 @@ test('createNamespacedJob: the caller\'s (frozen) body untouched; the body sent 
       instrumentation.setConfig({ enabled: false, allowLowercaseEnv });
       let sentArgs: unknown[] = [];
       const answer = { metadata: { name: 'job', uid: 'u' } };
-      const create = instrumentation.createWrapper('Job', (...args: unknown[]) => {
+      const create = jobWrapper(instrumentation, (...args: unknown[]) => {
         sentArgs = args;
         return Promise.resolve(answer);
       });
@@ -182,7 +198,7 @@ test('createNamespacedJob against the real kube-apiserver (dryRun=All): the serv
       }
       const plain = await Promise.allSettled([post(body)]).then(([r]) => r);
       let sent: unknown;
-      const create = instrumentation.createWrapper('Job', (...args: unknown[]) => {
+      const create = jobWrapper(instrumentation, (...args: unknown[]) => {
         sent = (args[0] as AnyRecord).body;
         return post(sent);
       });
@@ -214,7 +230,7 @@ test('child_process: the caller\'s env and process.env untouched; the child gets
     fc.property(fc.option(envMap, { nil: undefined }), spanContextArb.map((spanContext) => ({ ...spanContext, traceFlags: 1 })), fc.constantFrom('spawn', 'execFile', 'fork'), (env, parent, method) => {
       let sentOptions: AnyRecord | undefined;
       const child = { pid: 4242, once: () => child };
-      const wrapped = instrumentation.wrapperFor(method as 'spawn', (...args: unknown[]) => {
+      const wrapped = childProcessWrapper(instrumentation, method, (...args: unknown[]) => {
         sentOptions = args.find((arg) => typeof arg === 'object' && arg !== null && !Array.isArray(arg)) as AnyRecord | undefined;
         return child;
       });
