@@ -62,7 +62,14 @@ export async function produceAll(forms: readonly string[], send: (message: PullM
  * The loop forms over a received array that kafkajs and SQS share, each doing `work` for every
  * message's body: `for…of`, `forEach` (work collected, then awaited) and `Promise.all(map(async))`.
  */
-export function loopForms<T>(bodyOf: (message: T) => string): Record<'forof' | 'forEach' | 'promiseAllMap', (messages: T[]) => Promise<void>> {
+/** The loops a consumer writes over a batch of received messages. */
+export type LoopForm = 'forof' | 'forEach' | 'map' | 'promiseAllMap';
+
+/**
+ * Each loop form over received messages: `work(body)` per message, except `map`, whose callback is
+ * synchronous and only marks `work:<body>` (the callback must run in the message's context).
+ */
+export function loopForms<T>(bodyOf: (message: T) => string): Record<LoopForm, (messages: T[]) => Promise<void>> {
   return {
     async forof(messages) {
       for (const message of messages) await work(bodyOf(message));
@@ -73,6 +80,13 @@ export function loopForms<T>(bodyOf: (message: T) => string): Record<'forof' | '
         pending.push(work(bodyOf(message)));
       });
       await Promise.all(pending);
+    },
+    async map(messages) {
+      const bodies = messages.map((message) => {
+        mark(`work:${bodyOf(message)}`);
+        return bodyOf(message);
+      });
+      if (bodies.length !== messages.length) throw new Error('map changed the length');
     },
     async promiseAllMap(messages) {
       await Promise.all(messages.map(async (message) => work(bodyOf(message))));

@@ -49,6 +49,11 @@ test.each(['forof', 'forEach', 'promiseAllMap'] as const)('loopForms.%s works on
   expect(finished().map((span) => span.name).sort()).toEqual(['inner:m:0', 'inner:m:1', 'work:m:0', 'work:m:1']);
 });
 
+test('loopForms.map marks every message body from its synchronous callback', async () => {
+  await helpers.loopForms((message: { body: string }) => message.body).map([{ body: 'm:0' }, { body: 'm:1' }]);
+  expect(finished().map((span) => span.name).sort()).toEqual(['work:m:0', 'work:m:1']);
+});
+
 describe('runMain', () => {
   const exitCode = process.exitCode;
   afterEach(() => {
