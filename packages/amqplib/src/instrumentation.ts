@@ -88,11 +88,6 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     super.setConfig(resolveEnvOptions(AMQPLIB_ENV_OPTIONS, config));
   }
 
-  /** Open consumer spans waiting for ack, nack or reject. */
-  get unsettledSpanCount(): number {
-    return this.unsettled.size;
-  }
-
   override disable(): void {
     super.disable();
     this.unsettled?.clear();

@@ -1,7 +1,7 @@
 import { context, diag, DiagLogLevel, propagation, trace, type DiagLogger, type TextMapPropagator } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 export interface DiagRecord {
   level: 'error' | 'warn' | 'info' | 'debug' | 'verbose';
@@ -10,13 +10,21 @@ export interface DiagRecord {
 
 /**
  * A real SDK with an in-memory exporter, registered globally, for in-process unit tests of one
- * file. Every diag message is kept in `logs` so a test can check what was reported.
+ * file. Every diag message is kept in `logs` so a test can check what was reported, and
+ * `openSpans()` lists the spans started and not yet ended (a leak shows there, not in the exporter).
  */
 export function setupInMemoryOtel(
   propagator: TextMapPropagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
 ) {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const open = new Set<Span | ReadableSpan>();
+  const openTracker: SpanProcessor = {
+    onStart: (span) => void open.add(span),
+    onEnd: (span) => void open.delete(span),
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  const provider = new BasicTracerProvider({ spanProcessors: [openTracker, new SimpleSpanProcessor(exporter)] });
   trace.disable();
   context.disable();
   propagation.disable();
@@ -31,7 +39,8 @@ export function setupInMemoryOtel(
   };
   const logger: DiagLogger = { error: record('error'), warn: record('warn'), info: record('info'), debug: record('debug'), verbose: record('verbose') };
   diag.setLogger(logger, DiagLogLevel.ALL);
-  return { exporter, provider, tracer: provider.getTracer('test'), logs };
+  const openSpans = (): ReadableSpan[] => [...open] as ReadableSpan[];
+  return { exporter, provider, tracer: provider.getTracer('test'), logs, openSpans };
 }
 
 export const VALID_TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
