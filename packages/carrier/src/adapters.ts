@@ -77,6 +77,65 @@ export const headersAdapter: CarrierAdapter<Record<string, unknown> | null | und
 
 /** Kafka record headers (kafkajs `IHeaders`). */
 export const kafkaHeadersAdapter = headersAdapter;
+/** How a Kafka client's serializers want header names and values written: as text or as bytes. */
+export interface KafkaHeaderEncoding {
+  keys: 'string' | 'buffer';
+  values: 'string' | 'buffer';
+}
+
+function decodeHeaderKey(key: unknown): string | undefined {
+  return typeof key === 'string' ? key : decodeHeaderValue(key);
+}
+
+function findInMap(carrier: Map<unknown, unknown>, key: string): unknown {
+  const exact = carrier.get(key);
+  if (exact !== undefined) return exact;
+  const wanted = key.toLowerCase();
+  for (const [candidate, value] of carrier) {
+    const name = decodeHeaderKey(candidate);
+    if (name !== undefined && name.length === wanted.length && name.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
+
+const encodings = new Map<string, CarrierAdapter<unknown>>();
+
+/**
+ * Kafka headers as a plain object or as a `Map` (@platformatic/kafka), names and values
+ * `string | Buffer` matched case-insensitively; the context is written in `encoding`, what the
+ * producer's serializers accept (a Buffer name can only be a Map key).
+ */
+export function kafkaHeadersAdapterFor(encoding: KafkaHeaderEncoding): CarrierAdapter<unknown> {
+  const id = `${encoding.keys}/${encoding.values}`;
+  let adapter = encodings.get(id);
+  if (adapter !== undefined) return adapter;
+  const encode = (text: string, as: 'string' | 'buffer'): string | Buffer => (as === 'buffer' ? Buffer.from(text, 'utf8') : text);
+  adapter = {
+    get(carrier, key) {
+      if (carrier instanceof Map) {
+        const value = findInMap(carrier, key);
+        return value === undefined ? undefined : decodeHeader(value);
+      }
+      return headersAdapter.get(carrier as Record<string, unknown>, key);
+    },
+    keys(carrier) {
+      if (!(carrier instanceof Map)) return headersAdapter.keys(carrier as Record<string, unknown>);
+      const names: string[] = [];
+      for (const candidate of carrier.keys()) {
+        const name = decodeHeaderKey(candidate);
+        if (name !== undefined) names.push(name);
+      }
+      return names;
+    },
+    set(carrier, key, value) {
+      if (carrier instanceof Map) carrier.set(encode(key, encoding.keys), encode(value, encoding.values));
+      else if (isObject(carrier)) carrier[key] = encode(value, encoding.values);
+    },
+  };
+  encodings.set(id, adapter);
+  return adapter;
+}
+
 /** AMQP 0-9-1 message headers (amqplib `options.headers` / `msg.properties.headers`). */
 export const amqpHeadersAdapter = headersAdapter;
 

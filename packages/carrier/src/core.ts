@@ -5,6 +5,7 @@ export {
   recordAdapter,
   headersAdapter,
   kafkaHeadersAdapter,
+  kafkaHeadersAdapterFor,
   amqpHeadersAdapter,
   sqsAttributesAdapter,
   typedAttributesAdapter,
@@ -15,6 +16,7 @@ export {
   SQS_MAX_MESSAGE_ATTRIBUTES,
   DEFAULT_DOCUMENT_CONTEXT_FIELD,
 } from './adapters';
+export type { KafkaHeaderEncoding } from './adapters';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue } from './adapters';
 export {
   injectCurrentContext,

@@ -27,7 +27,7 @@ export function contextAttach(): Attach | undefined {
 
 const warnedSites = new Set<string>();
 const siteCache = new WeakMap<object, Map<string, string>>();
-const OWN_FRAME = /[\\/](?:carrier|kafkajs|amqplib|sqs|mongodb-queue)[\\/](?:dist|src)[\\/]|[\\/]@threadline[\\/]|node:internal|\(native\)|node_modules[\\/](?:kafkajs|amqplib|mongodb|@aws-sdk|@smithy)[\\/]/;
+const OWN_FRAME = /[\\/](?:carrier|kafkajs|platformatic-kafka|amqplib|sqs|mongodb-queue)[\\/](?:dist|src)[\\/]|[\\/]@threadline[\\/]|node:internal|\(native\)|node_modules[\\/](?:kafkajs|@platformatic[\\/]kafka|amqplib|mongodb|@aws-sdk|@smithy)[\\/]/;
 
 /** The first stack frame outside threadline, the instrumented library and Node itself. */
 export function callSite(stack: string | undefined): string {

@@ -2,6 +2,7 @@ export {
   recordAdapter,
   headersAdapter,
   kafkaHeadersAdapter,
+  kafkaHeadersAdapterFor,
   amqpHeadersAdapter,
   sqsAttributesAdapter,
   typedAttributesAdapter,
@@ -21,6 +22,7 @@ export {
   propagationFields,
   copyForInjection,
 } from './core';
+export type { KafkaHeaderEncoding } from './adapters';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
 export { isThenable, runAndEnd, runSettled, settleWhen, settlingCallback, endScope } from './run';
@@ -28,6 +30,8 @@ export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
 export { envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
 export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';
 export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './core';
+export { cloneWith, forwarding, kafkaClientAttributes, kafkaRecordAttributes, kafkaServerAttributes } from './kafka';
+export type { KafkaRecordLike } from './kafka';
 export { packageInfo } from './package-info';
 export { WarnOnce } from './warn-once';
 export { followArray, followWhile, beginPull, FollowedContext, contextAttach, warnUnfollowed, callSite, DEFAULT_PULL_TIMEOUT_MS, FOLLOWED_METHODS } from './follow';

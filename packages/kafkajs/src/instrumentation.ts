@@ -2,16 +2,15 @@ import { join } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import {
-  ATTR_MESSAGING_CLIENT_ID,
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_PARTITION_ID,
-  ATTR_MESSAGING_KAFKA_MESSAGE_KEY,
-  ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE,
-  ATTR_MESSAGING_KAFKA_OFFSET,
-  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
   MESSAGING_SYSTEM_VALUE_KAFKA,
 } from '@threadline/carrier';
 import {
+  cloneWith,
+  forwarding,
+  kafkaClientAttributes,
+  kafkaRecordAttributes,
   copyForInjection,
   envOneOf,
   envBoolean,
@@ -28,7 +27,7 @@ import {
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsModule, LooseObject } from './internal-types';
 import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
-import { cloneWith, DEFAULT_MAX_MESSAGE_BYTES, forwarding, isHeaderObject, isObject, recordBytes, serverAttributes } from './kafka-message';
+import { DEFAULT_MAX_MESSAGE_BYTES, isHeaderObject, isObject, recordBytes } from './kafka-message';
 import { runFollowingBatch, runSite } from './pull';
 
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirname, '..'), '@threadline/kafkajs');
@@ -136,18 +135,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
 
   private rememberClient(client: object, config: unknown): void {
     try {
-      const attributes: Attributes = {};
       if (!isObject(config)) return;
-      if (typeof config.clientId === 'string' && config.clientId !== '') {
-        attributes[ATTR_MESSAGING_CLIENT_ID] = config.clientId;
-      }
-      // Only a single static broker names the server; with several, the one used is unknown here.
-      const brokers = Array.isArray(config.brokers) ? new Set(config.brokers) : undefined;
-      if (brokers?.size === 1) {
-        const [broker] = brokers;
-        if (typeof broker === 'string') Object.assign(attributes, serverAttributes(broker));
-      }
-      this.clients.set(client, { attributes });
+      this.clients.set(client, { attributes: kafkaClientAttributes(config.clientId, config.brokers) });
     } catch (error) {
       this._diag.debug('could not read the Kafka client config', error);
     }
@@ -424,16 +413,6 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
 
   /** Offset, tombstone, body size and (when enabled) key. Never the body itself. */
   private messageAttributes(message: KafkaMessage, attributes: Attributes = {}): Attributes {
-    const offset = Number(message.offset);
-    if (message.offset !== undefined && Number.isSafeInteger(offset)) attributes[ATTR_MESSAGING_KAFKA_OFFSET] = offset;
-    if (message.value === null) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_TOMBSTONE] = true;
-    else if (Buffer.isBuffer(message.value)) attributes[ATTR_MESSAGING_MESSAGE_BODY_SIZE] = message.value.length;
-    const captureKey = this.getConfig().captureMessageKey;
-    if (captureKey === true && message.key !== null && message.key !== undefined) {
-      const key: unknown = message.key;
-      if (typeof key === 'string') attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key;
-      else if (Buffer.isBuffer(key)) attributes[ATTR_MESSAGING_KAFKA_MESSAGE_KEY] = key.toString('utf8');
-    }
-    return attributes;
+    return kafkaRecordAttributes(message, this.getConfig().captureMessageKey === true, attributes);
   }
 }

@@ -1,8 +1,6 @@
-import type { Attributes } from '@opentelemetry/api';
-import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { kafkaHeadersAdapter, withExtractedContext } from '@threadline/carrier';
 import type { IHeaders } from 'kafkajs';
-import type { AnyFunction, LooseObject } from './internal-types';
+import type { LooseObject } from './internal-types';
 
 /** Kafka's default `message.max.bytes`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1048588;
@@ -16,32 +14,6 @@ export const isObject = (value: unknown): value is LooseObject =>
 
 /** Headers a context can be added to: a plain object (not an array, string or byte buffer). */
 export const isHeaderObject = (value: unknown): value is IHeaders => isObject(value) && !ArrayBuffer.isView(value);
-
-/**
- * A copy of `source` with the same prototype and property descriptors, and `overrides` as plain
- * writable properties. The caller's object is never touched, and getters or a frozen source are
- * copied faithfully.
- */
-export function cloneWith<T extends object>(source: T, overrides: LooseObject): T {
-  // The common case, a plain object literal, is copied the fast way; anything else keeps its
-  // prototype and property descriptors.
-  if (Object.getPrototypeOf(source) === Object.prototype) return { ...source, ...overrides } as T;
-  const descriptors: PropertyDescriptorMap = Object.getOwnPropertyDescriptors(source);
-  for (const key of Object.keys(overrides)) {
-    descriptors[key] = { value: overrides[key], writable: true, enumerable: true, configurable: true };
-  }
-  return Object.create(Object.getPrototypeOf(source), descriptors) as T;
-}
-
-/** `host:port` or `[v6]:port` → attributes; nothing when the string is not an address. */
-export function serverAttributes(broker: string): Attributes {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(broker.trim());
-  if (match === null) return {};
-  const port = Number(match[2]);
-  return Number.isInteger(port) && port > 0 && port < 65536
-    ? { [ATTR_SERVER_ADDRESS]: match[1], [ATTR_SERVER_PORT]: port }
-    : {};
-}
 
 function byteSize(value: unknown, exact: boolean): number | undefined {
   if (value === null || value === undefined) return 0;
@@ -81,10 +53,3 @@ export function recordBytes(message: LooseObject, headers: LooseObject | undefin
  */
 export const withMessageContext = <R>(message: { headers?: IHeaders | null } | null | undefined, fn: () => R): R =>
   withExtractedContext(message?.headers, fn, kafkaHeadersAdapter);
-
-/** A plain function (kafkajs may call it with any `this`) that hands its `this` and arguments to `handler`. */
-export function forwarding(handler: (thisArg: unknown, args: unknown[]) => unknown): AnyFunction {
-  return function (this: unknown, ...args: unknown[]) {
-    return handler(this, args);
-  };
-}
