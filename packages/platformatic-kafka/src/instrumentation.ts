@@ -242,7 +242,8 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   /** `emit('data', message)`: the listeners run in the message's `process {topic}` scope, which ends when they return. */
   private wrapEmit(original: AnyFunction, start: (message: unknown) => MessagingScope | undefined): AnyFunction {
     return forwarding((thisArg, args) => {
-      if (args[0] !== 'data' || !this.isEnabled()) return original.apply(thisArg, args);
+      // read() emits 'data' too (the async iterator reads that way): only listeners get a span.
+      if (args[0] !== 'data' || !this.isEnabled() || !hasDataListeners(thisArg)) return original.apply(thisArg, args);
       const scope = start(args[1]);
       if (scope === undefined) return original.apply(thisArg, args);
       return runAndEnd(scope, () => original.apply(thisArg, args));
@@ -276,6 +277,11 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       return undefined;
     }
   }
+}
+
+function hasDataListeners(stream: unknown): boolean {
+  const count = (stream as { listenerCount?: (event: string) => number } | null)?.listenerCount;
+  return typeof count !== 'function' || count.call(stream, 'data') > 0;
 }
 
 /**

@@ -10,12 +10,33 @@ export interface InstrumentationEntry {
   package: string;
   /** The exported class. */
   export: string;
-  /** Module names the ESM loader must intercept for it. */
+  /** Module names the ESM loader must intercept for it (none for one built on diagnostics channels). */
   modules: string[];
+  /**
+   * The library it instruments, when `modules` is empty: the entry is turned on at start if this
+   * package is installed (there is no load to wait for: the library announces itself on a channel).
+   */
+  library?: string;
+  /** False on Node versions the library does not run on: the entry is then dropped silently. */
+  supportsNode?: (version: string) => boolean;
+}
+
+/** @platformatic/kafka 2.x's `engines`: Node 22.22+ and 24.6+. */
+function platformaticKafkaNode(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return (major === 22 && minor >= 22) || (major === 24 && minor >= 6);
 }
 
 export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
   { short: 'kafkajs', package: '@threadline/kafkajs', export: 'KafkaJsInstrumentation', modules: ['kafkajs'] },
+  {
+    short: 'platformatic-kafka',
+    package: '@threadline/platformatic-kafka',
+    export: 'PlatformaticKafkaInstrumentation',
+    modules: [],
+    library: '@platformatic/kafka',
+    supportsNode: platformaticKafkaNode,
+  },
   { short: 'amqplib', package: '@threadline/amqplib', export: 'AmqplibInstrumentation', modules: ['amqplib'] },
   { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs', 'sqs-consumer'] },
   { short: 'mongodb-queue', package: '@threadline/mongodb-queue', export: 'MongoQueueInstrumentation', modules: ['mongodb'] },
@@ -49,12 +70,18 @@ function parseList(raw: string | undefined): Set<string> | undefined {
 export function selectInstrumentations(
   env: NodeJS.ProcessEnv,
   onUnknown: (name: string) => void = () => {},
+  nodeVersion: string = process.versions.node,
 ): InstrumentationEntry[] {
   const enabled = parseList(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS);
   const disabled = parseList(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS) ?? new Set<string>();
   const known = new Set(INSTRUMENTATIONS.map((entry) => entry.short));
   for (const name of [...(enabled ?? []), ...disabled]) if (!known.has(name)) onUnknown(name);
-  return INSTRUMENTATIONS.filter((entry) => (enabled === undefined || enabled.has(entry.short)) && !disabled.has(entry.short));
+  return INSTRUMENTATIONS.filter(
+    (entry) =>
+      (enabled === undefined || enabled.has(entry.short)) &&
+      !disabled.has(entry.short) &&
+      (entry.supportsNode === undefined || entry.supportsNode(nodeVersion)),
+  );
 }
 
 /** Shared options every transport takes from the environment. */
@@ -77,11 +104,19 @@ export interface LoadedInstrumentation {
  * those. Resolving reads a few package.json files and loads nothing.
  */
 export function resolveEntry(entry: InstrumentationEntry): string | undefined {
-  for (const from of [__filename, join(process.cwd(), 'noop.js')]) {
+  const resolved = resolveFrom(entry.package, [__filename, join(process.cwd(), 'noop.js')]);
+  if (resolved === undefined || entry.library === undefined) return resolved;
+  // An entry with nothing to intercept is on only when its library is there too.
+  return resolveFrom(entry.library, [join(process.cwd(), 'noop.js'), resolved]) === undefined ? undefined : resolved;
+}
+
+function resolveFrom(name: string, froms: readonly string[]): string | undefined {
+  for (const from of froms) {
     try {
-      return createRequire(from).resolve(entry.package);
+      return createRequire(from).resolve(name);
     } catch (error) {
-      if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+      const code = (error as { code?: string }).code;
+      if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw error;
     }
   }
   return undefined;

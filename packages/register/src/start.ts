@@ -1,5 +1,5 @@
 import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
-import { configFromEnv, INSTRUMENTATIONS, loadInstrumentations, selectInstrumentations, type InstrumentationEntry } from './instrumentations';
+import { configFromEnv, INSTRUMENTATIONS, loadInstrumentations, selectInstrumentations, type InstrumentationEntry, type LoadedInstrumentation } from './instrumentations';
 import { installLazyInstrumentations } from './lazy';
 import { installLifecycle, joinTraceFromEnv } from './lifecycle';
 import { registerEsmLoader, type EsmHooks } from './loader';
@@ -34,6 +34,13 @@ export interface Threadline {
   esmHooks: EsmHooks;
 }
 
+function registerLoaded(loaded: readonly LoadedInstrumentation[], sdk: Sdk): void {
+  if (loaded.length === 0) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
+  registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
+}
+
 /** Starts everything; called once, on the main thread, by index.ts. */
 export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
   const level = LOG_LEVELS[(env.OTEL_LOG_LEVEL ?? '').toLowerCase()];
@@ -56,20 +63,21 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
       diag.warn(`@threadline/register: ${entry.short} not enabled: ${(error as Error)?.message ?? error}`);
     if (esmHooks === 'none') {
       // CommonJS: each transport loads at the first require of a library it patches (see lazy.ts).
-      const listed = installLazyInstrumentations(entries, { config, provider: sdk.provider, onError });
+      // Entries with nothing to intercept (diagnostics-channel ones) have no load to wait for.
+      const eager = loadInstrumentations(entries.filter((entry) => entry.modules.length === 0), config, onError);
+      registerLoaded(eager, sdk);
+      const listed = installLazyInstrumentations(entries.filter((entry) => entry.modules.length > 0), { config, provider: sdk.provider, onError });
       return {
         sdk,
         get instrumentations() {
-          return listed();
+          return [...eager.map((item) => item.entry.short), ...listed()];
         },
         esmHooks,
       };
     }
     // The ESM loader hooks imports by name as they happen, so every transport is constructed now.
     const loaded = loadInstrumentations(entries, config, onError);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
-    registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
+    registerLoaded(loaded, sdk);
     return { sdk, instrumentations: loaded.map((item) => item.entry.short), esmHooks };
   } catch (error) {
     // The one line a user sees when set-up fails; the app itself goes on.
