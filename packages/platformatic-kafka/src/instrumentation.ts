@@ -5,6 +5,7 @@ import { InstrumentationBase, isWrapped } from '@opentelemetry/instrumentation';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_PARTITION_ID,
+  carriedSpanContext,
   cloneWith,
   copyForInjection,
   endScope,
@@ -16,6 +17,7 @@ import {
   MESSAGING_SYSTEM_VALUE_KAFKA,
   MessagingSpanPolicy,
   packageInfo,
+  propagationFields,
   resolveEnvOptions,
   runAndEnd,
   settlingCallback,
@@ -250,6 +252,22 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     });
   }
 
+  /** A context header that is repeated or cannot be read gets a diag line; the message goes on as it is. */
+  private reportUnreadable(topic: string, headers: unknown): void {
+    if (!(headers instanceof Map) || headers.size === 0) return;
+    const fields = new Set(propagationFields().map((field) => field.toLowerCase()));
+    const seen = new Set<string>();
+    for (const key of READ_ADAPTER.keys(headers)) {
+      const name = key.toLowerCase();
+      if (!fields.has(name)) continue;
+      if (seen.has(name)) this._diag.debug(`a message on ${topic} carries "${name}" more than once; the first one is read`);
+      seen.add(name);
+    }
+    if (seen.has('traceparent') && carriedSpanContext(headers, READ_ADAPTER) === undefined) {
+      this._diag.debug(`a message on ${topic} carries a traceparent that cannot be read; its work starts a new trace`);
+    }
+  }
+
   /** The `process {topic}` scope of one message the library pushed into `stream`; undefined for anything else. */
   private startMessage(stream: object, message: unknown, info: ClientInfo): MessagingScope | undefined {
     try {
@@ -264,6 +282,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
         if (typeof partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = String(partition);
         kafkaRecordAttributes(message, config.captureMessageKey === true, attributes);
       }
+      this.reportUnreadable(topic, message.headers);
       const received: PlatformaticKafkaReceivedMessage = { kind: 'message', topic, partition, message: message as never };
       return this.policy.startProcess({
         destination: topic,
