@@ -20,6 +20,8 @@ const only = onlyIndex >= 0 ? args[onlyIndex + 1].split(',') : undefined;
 
 const TRANSPORTS = {
   kafkajs: { n: 50000, upstream: '@opentelemetry/instrumentation-kafkajs' },
+  // No contrib instrumentation exists for it; it needs Node 22.22+ or 24.6+ (run the bench on one).
+  'platformatic-kafka': { n: 20000, upstream: undefined, node: (v) => (v[0] === 22 && v[1] >= 22) || (v[0] === 24 && v[1] >= 6) },
   amqplib: { n: 50000, upstream: '@opentelemetry/instrumentation-amqplib' },
   sqs: { n: 5000, upstream: '@opentelemetry/instrumentation-aws-sdk' },
   mongodb: { n: 5000, upstream: undefined },
@@ -107,6 +109,10 @@ async function benchTransports() {
   const results = {};
   for (const [transport, spec] of Object.entries(TRANSPORTS)) {
     if (only && !only.includes(transport)) continue;
+    if (spec.node && !spec.node(process.versions.node.split('.').map(Number))) {
+      log(`${transport} skipped: it does not run on Node ${process.versions.node}`);
+      continue;
+    }
     const n = quick ? 200 : spec.n;
     const variants = VARIANTS.filter((variant) => variant !== 'upstream' || spec.upstream);
     const summary = await sampleVariants({ workload: transport, transport, n, variants });
@@ -268,7 +274,7 @@ const report = {
     node: process.version,
   },
   versions: Object.fromEntries(
-    ['kafkajs', 'amqplib', '@aws-sdk/client-sqs', 'mongodb', '@opentelemetry/sdk-trace-node'].map((name) => [name, version(name)]),
+    ['kafkajs', '@platformatic/kafka', 'amqplib', '@aws-sdk/client-sqs', 'mongodb', '@opentelemetry/sdk-trace-node'].map((name) => [name, version(name)]),
   ),
 };
 log('carrier adapters');

@@ -74,6 +74,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   private readonly received = new WeakMap<object, object>();
   private readonly policy: MessagingSpanPolicy<PlatformaticKafkaHookMessage>;
   private subscribed = false;
+  private fields: Set<string> | undefined;
   private readonly onInstance = (event: unknown) => this.instanceCreated(event as InstanceEvent);
   private readonly onReceive = (event: unknown) => this.messageReceived(event as ReceiveEvent);
 
@@ -255,7 +256,8 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   /** A context header that is repeated or cannot be read gets a diag line; the message goes on as it is. */
   private reportUnreadable(topic: string, headers: unknown): void {
     if (!(headers instanceof Map) || headers.size === 0) return;
-    const fields = new Set(propagationFields().map((field) => field.toLowerCase()));
+    // The propagator is set before any message arrives: its fields are read once.
+    const fields = (this.fields ??= new Set(propagationFields().map((field) => field.toLowerCase())));
     const seen = new Set<string>();
     for (const key of READ_ADAPTER.keys(headers)) {
       const name = key.toLowerCase();
