@@ -1,7 +1,19 @@
 import { configFromEnv, INSTRUMENTATIONS, selectInstrumentations } from '../src/instrumentations';
 
 test('every transport has a short name, and the names are the documented ones', () => {
-  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
+  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'platformatic-kafka', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
+});
+
+test('platformatic-kafka is selected only on the Node versions @platformatic/kafka runs on, and dropped silently elsewhere', () => {
+  const unknown: string[] = [];
+  const env = { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'platformatic-kafka,kafkajs' };
+  const on = (version: string) => selectInstrumentations(env, (name) => unknown.push(name), version).map((entry) => entry.short);
+  for (const version of ['22.22.0', '22.23.5', '24.6.0', '24.22.3']) expect(on(version)).toEqual(['kafkajs', 'platformatic-kafka']);
+  for (const version of ['20.20.2', '22.21.1', '23.11.0', '24.5.0', '25.0.0']) expect(on(version)).toEqual(['kafkajs']);
+  expect(unknown).toEqual([]);
+  // Nothing to intercept: it is turned on when @platformatic/kafka is installed, not when a module loads.
+  const entry = INSTRUMENTATIONS.find((candidate) => candidate.short === 'platformatic-kafka')!;
+  expect(entry).toMatchObject({ package: '@threadline/platformatic-kafka', export: 'PlatformaticKafkaInstrumentation', modules: [], library: '@platformatic/kafka' });
 });
 
 test('OTEL_NODE_ENABLED_INSTRUMENTATIONS keeps only the named ones', () => {
@@ -11,8 +23,8 @@ test('OTEL_NODE_ENABLED_INSTRUMENTATIONS keeps only the named ones', () => {
 
 test('OTEL_NODE_DISABLED_INSTRUMENTATIONS removes the named ones, and unknown names are reported', () => {
   const unknown: string[] = [];
-  const names = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'amqplib,child-process,redis' }, (name) => unknown.push(name)).map((e) => e.short);
-  expect(names).toEqual(['kafkajs', 'sqs', 'mongodb-queue', 'k8s-job']);
+  const names = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'amqplib,child-process,redis' }, (name) => unknown.push(name), '22.23.5').map((e) => e.short);
+  expect(names).toEqual(['kafkajs', 'platformatic-kafka', 'sqs', 'mongodb-queue', 'k8s-job']);
   expect(unknown).toEqual(['redis']);
 });
 
@@ -22,7 +34,7 @@ test("contrib's names select threadline's transports for the same libraries", ()
   const enabled = selectInstrumentations({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'kafkajs,amqplib,aws-sdk,mongodb,http' }, (name) => unknown.push(name));
   expect(enabled.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue']);
   expect(unknown).toEqual(['http']);
-  const disabled = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb' }).map((entry) => entry.short);
+  const disabled = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb' }, undefined, '20.20.2').map((entry) => entry.short);
   expect(disabled).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
 });
 
