@@ -109,7 +109,24 @@ export function kafkaHeadersAdapterFor(encoding: KafkaHeaderEncoding): CarrierAd
   const id = `${encoding.keys}/${encoding.values}`;
   let adapter = encodings.get(id);
   if (adapter !== undefined) return adapter;
-  const encode = (text: string, as: 'string' | 'buffer'): string | Buffer => (as === 'buffer' ? Buffer.from(text, 'utf8') : text);
+  // Every message of a send carries the same few names and values: their bytes are made once.
+  // The library only reads them, so the messages may share one Buffer.
+  let lastText: string | undefined;
+  let lastBytes: Buffer | undefined;
+  const names = new Map<string, Buffer>();
+  const encode = (text: string, as: 'string' | 'buffer', isName: boolean): string | Buffer => {
+    if (as === 'string') return text;
+    if (isName) {
+      let bytes = names.get(text);
+      if (bytes === undefined && names.size < 16) names.set(text, (bytes = Buffer.from(text, 'utf8')));
+      return bytes ?? Buffer.from(text, 'utf8');
+    }
+    if (text !== lastText) {
+      lastText = text;
+      lastBytes = Buffer.from(text, 'utf8');
+    }
+    return lastBytes!;
+  };
   adapter = {
     get(carrier, key) {
       if (carrier instanceof Map) {
@@ -128,8 +145,8 @@ export function kafkaHeadersAdapterFor(encoding: KafkaHeaderEncoding): CarrierAd
       return names;
     },
     set(carrier, key, value) {
-      if (carrier instanceof Map) carrier.set(encode(key, encoding.keys), encode(value, encoding.values));
-      else if (isObject(carrier)) carrier[key] = encode(value, encoding.values);
+      if (carrier instanceof Map) carrier.set(encode(key, encoding.keys, true), encode(value, encoding.values, false));
+      else if (isObject(carrier)) carrier[key] = encode(value, encoding.values, false);
     },
   };
   encodings.set(id, adapter);

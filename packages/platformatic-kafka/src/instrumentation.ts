@@ -1,11 +1,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import type { Attributes } from '@opentelemetry/api';
+import { trace, type Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, isWrapped } from '@opentelemetry/instrumentation';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
   ATTR_MESSAGING_DESTINATION_PARTITION_ID,
-  carriedSpanContext,
   cloneWith,
   copyForInjection,
   endScope,
@@ -74,7 +73,8 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   private readonly received = new WeakMap<object, object>();
   private readonly policy: MessagingSpanPolicy<PlatformaticKafkaHookMessage>;
   private subscribed = false;
-  private fields: Set<string> | undefined;
+  /** The propagator's fields (null: not indexable), read on the first message. */
+  private fields: { names: Set<string>; lengths: Set<number> } | null | undefined;
   private readonly onInstance = (event: unknown) => this.instanceCreated(event as InstanceEvent);
   private readonly onReceive = (event: unknown) => this.messageReceived(event as ReceiveEvent);
 
@@ -253,19 +253,46 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     });
   }
 
-  /** A context header that is repeated or cannot be read gets a diag line; the message goes on as it is. */
-  private reportUnreadable(topic: string, headers: unknown): void {
-    if (!(headers instanceof Map) || headers.size === 0) return;
-    // The propagator is set before any message arrives: its fields are read once.
-    const fields = (this.fields ??= new Set(propagationFields().map((field) => field.toLowerCase())));
-    const seen = new Set<string>();
-    for (const key of READ_ADAPTER.keys(headers)) {
-      const name = key.toLowerCase();
-      if (!fields.has(name)) continue;
-      if (seen.has(name)) this._diag.debug(`a message on ${topic} carries "${name}" more than once; the first one is read`);
-      seen.add(name);
+  /**
+   * The context headers of a received Map, indexed in one pass (names lower-cased, the first of
+   * a repeated name kept, with a diag line), so the propagator's lookups do not decode every
+   * header name again. Other carriers, and propagators whose fields are prefixes (Jaeger's
+   * `uberctx-*`), are read as they are.
+   */
+  private contextCarrier(topic: string, headers: unknown): unknown {
+    if (!(headers instanceof Map)) return headers;
+    const wanted = this.wantedFields();
+    if (wanted === undefined) return headers;
+    const index: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    for (const [key, value] of headers) {
+      const length = typeof key === 'string' || Buffer.isBuffer(key) ? key.length : -1;
+      // Only names as long as a propagation field are decoded at all.
+      if (!wanted.lengths.has(length)) continue;
+      const name = (typeof key === 'string' ? key : (key as Buffer).toString()).toLowerCase();
+      if (!wanted.names.has(name)) continue;
+      if (name in index) this._diag.debug(`a message on ${topic} carries "${name}" more than once; the first one is read`);
+      else index[name] = value;
     }
-    if (seen.has('traceparent') && carriedSpanContext(headers, READ_ADAPTER) === undefined) {
+    return index;
+  }
+
+  private wantedFields(): { names: Set<string>; lengths: Set<number> } | undefined {
+    // The propagator is set before any message arrives: its fields are read once.
+    if (this.fields === undefined) {
+      const names = new Set(propagationFields().map((field) => field.toLowerCase()));
+      this.fields = names.has('uber-trace-id') ? null : { names, lengths: new Set([...names].map((name) => Buffer.byteLength(name))) };
+    }
+    return this.fields ?? undefined;
+  }
+
+  /** A traceparent that did not become the parent (with the default policy): a diag line. */
+  private reportUnreadable(topic: string, carrier: unknown, scope: MessagingScope): void {
+    const config = this.getConfig();
+    if (config.useLinks === true || (config.incomingContext !== undefined && config.incomingContext !== 'parent')) return;
+    const text = READ_ADAPTER.get(carrier, 'traceparent');
+    if (text === undefined) return;
+    const traceId = trace.getSpanContext(scope.context)?.traceId;
+    if (traceId === undefined || !String(text).includes(traceId)) {
       this._diag.debug(`a message on ${topic} carries a traceparent that cannot be read; its work starts a new trace`);
     }
   }
@@ -284,15 +311,11 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
         if (typeof partition === 'number') attributes[ATTR_MESSAGING_DESTINATION_PARTITION_ID] = String(partition);
         kafkaRecordAttributes(message, config.captureMessageKey === true, attributes);
       }
-      this.reportUnreadable(topic, message.headers);
+      const carrier = this.contextCarrier(topic, message.headers);
       const received: PlatformaticKafkaReceivedMessage = { kind: 'message', topic, partition, message: message as never };
-      return this.policy.startProcess({
-        destination: topic,
-        carrier: message.headers,
-        getter: READ_ADAPTER,
-        attributes,
-        message: received,
-      });
+      const scope = this.policy.startProcess({ destination: topic, carrier, getter: READ_ADAPTER, attributes, message: received });
+      this.reportUnreadable(topic, carrier, scope);
+      return scope;
     } catch (error) {
       this._diag.debug('could not start a process span; the message is delivered without it', error);
       return undefined;
