@@ -1,45 +1,57 @@
-// kafkajs ⇄ @platformatic/kafka through the real broker, both under the register hook in one app
-// (ESM and CJS): each direction is one trace, and the payload and user headers arrive as an
-// uninstrumented run delivers them, whatever header types each client writes (string or Buffer).
+// kafkajs ⇄ @platformatic/kafka through the real broker, producer and consumer each in its own
+// process under the register hook (ESM and CJS apps, the oldest and the newest supported
+// version): one trace across the two services each way, and the payload and user headers arrive
+// as in an uninstrumented run, whatever header types each client writes (string or Buffer).
 import { assertDescends, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
-import { describeOnSupportedNode, NEWEST, OLDEST, runApp, uniqueName } from './platformatic';
+import { describeOnSupportedNode, NEWEST, OLDEST, runApp, uniqueName, type LibraryVersion } from './platformatic';
 
 jest.setTimeout(180000);
 
 type Message = { value: string; key: string; headers: [string, string][] };
-type Result = { version: string; toP: Message; toK: Message };
+type Direction = { producer: 'kafkajs' | 'platformatic'; consumer: 'kafkajs' | 'platformatic' };
 const TRACEPARENT = Buffer.from('traceparent').toString('base64');
 const withoutContext = (message: Message) => ({ ...message, headers: message.headers.filter(([key]) => key !== TRACEPARENT) });
+const DIRECTIONS: Direction[] = [
+  { producer: 'kafkajs', consumer: 'platformatic' },
+  { producer: 'platformatic', consumer: 'kafkajs' },
+];
 
-describeOnSupportedNode('kafkajs ⇄ @platformatic/kafka', () => {
+/** Runs the producer process, then the consumer process, on a fresh topic; returns what the consumer got. */
+async function runPair(options: { file: string; version: LibraryVersion; direction: Direction; name: string; collector?: SpanCollector; loader?: 'none' }) {
+  const topic = uniqueName(options.name);
+  const common = { file: options.file, version: options.version, collector: options.collector, loader: options.loader };
+  await runApp({ ...common, service: `${topic}-producer`, env: { ROLE: 'producer', CLIENT: options.direction.producer, TOPIC: topic } });
+  const { result } = await runApp<{ received: Message }>({ ...common, service: `${topic}-consumer`, env: { ROLE: 'consumer', CLIENT: options.direction.consumer, TOPIC: topic } });
+  return { topic, received: result.received };
+}
+
+describeOnSupportedNode('kafkajs ⇄ @platformatic/kafka, two processes', () => {
   let collector: SpanCollector;
-  let control: Result;
+  const control = new Map<string, Message>();
   beforeAll(async () => {
     collector = await startCollector();
-    control = (await runApp<Result>({ file: 'interop-app.cjs', service: uniqueName('interop-control'), version: NEWEST, loader: 'none', env: { TOPIC_PREFIX: uniqueName('interop-control') } })).result;
+    for (const direction of DIRECTIONS) {
+      const { received } = await runPair({ file: 'pair-app.cjs', version: NEWEST, direction, name: `control-${direction.producer}`, loader: 'none' });
+      control.set(direction.producer, received);
+    }
   });
   afterAll(() => collector?.close());
 
-  const cases = [
-    { file: 'interop.mjs', version: NEWEST },
-    { file: 'interop-app.cjs', version: NEWEST },
-    { file: 'interop-app.cjs', version: OLDEST },
-  ].map((entry) => ({ ...entry, title: `${entry.file}, ${entry.version.label}` }));
-  test.each(cases)('$title: one trace each way, bytes identical', async ({ file, version }) => {
-    const service = uniqueName(`interop-${file.replace('.', '-')}-${version.version}`);
-    const { result } = await runApp<Result>({ file, service, version, collector, env: { TOPIC_PREFIX: service } });
-    const mine = (all: readonly CollectedSpan[]) => all.filter((span) => span.serviceName === service);
-    const spans = mine(await collector.waitFor((all) => ['work:platformatic', 'work:kafkajs'].every((name) => mine(all).some((span) => span.name === name))));
-    assertDescends(spans, 'produce:kafkajs', 'work:platformatic');
-    assertDescends(spans, 'produce:platformatic', 'work:kafkajs');
-    // kafkajs' send span → platformatic's process span, and the other way round.
-    const processP = spans.find((span) => span.name === `process ${service}-to-platformatic`)!;
-    expect(spans.find((span) => span.spanId === processP.parentSpanId)?.name).toBe(`send ${service}-to-platformatic`);
-    const processK = spans.find((span) => span.name === `process ${service}-to-kafkajs`)!;
-    expect(spans.find((span) => span.spanId === processK.parentSpanId)?.name).toBe(`send ${service}-to-kafkajs`);
-    expect(withoutContext(result.toP)).toEqual(control.toP);
-    expect(withoutContext(result.toK)).toEqual(control.toK);
-    expect(result.toP.headers.filter(([key]) => key === TRACEPARENT)).toHaveLength(1);
-    expect(result.toK.headers.filter(([key]) => key === TRACEPARENT)).toHaveLength(1);
+  const cases = ['pair.mjs', 'pair-app.cjs'].flatMap((file) =>
+    [NEWEST, OLDEST].flatMap((version) => DIRECTIONS.map((direction) => ({ file, version, direction, title: `${direction.producer} → ${direction.consumer}, ${file}, ${version.label}` }))),
+  );
+  test.each(cases)('$title: one trace, bytes identical', async ({ file, version, direction }) => {
+    const { topic, received } = await runPair({ file, version, direction, name: `${file.replace('.', '-')}-${version.version}-${direction.producer}`, collector });
+    const services = [`${topic}-producer`, `${topic}-consumer`];
+    const mine = (all: readonly CollectedSpan[]) => all.filter((span) => services.includes(span.serviceName));
+    const work = `work:${direction.consumer}`;
+    const spans = mine(await collector.waitFor((all) => mine(all).some((span) => span.name === work)));
+    assertDescends(spans, `produce:${direction.producer}`, work);
+    const processSpan = spans.find((span) => span.name === `process ${topic}`)!;
+    expect(processSpan.serviceName).toBe(`${topic}-consumer`);
+    const send = spans.find((span) => span.spanId === processSpan.parentSpanId)!;
+    expect(send).toMatchObject({ name: `send ${topic}`, kind: 'PRODUCER', serviceName: `${topic}-producer` });
+    expect(withoutContext(received)).toEqual(control.get(direction.producer));
+    expect(received.headers.filter(([key]) => key === TRACEPARENT)).toHaveLength(1);
   });
 });
