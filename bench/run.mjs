@@ -188,7 +188,10 @@ function markdown(report) {
     'Variants: `none` (no instrumentation), `wire-context` (no instrumentation, but the app itself writes a fixed W3C `traceparent` on every message: the cost of carrying a context at all, which no propagating instrumentation can avoid), `threadline` (spans mode), `propagation-only`, `upstream` (the OpenTelemetry contrib instrumentation).',
     '',
   ];
-  for (const [transport, result] of Object.entries(report.transports)) {
+  // In TRANSPORTS' order (kafkajs, then platformatic-kafka, …), whatever order --only runs merged them in.
+  const order = Object.keys(TRANSPORTS);
+  const byOrder = ([a], [b]) => (order.indexOf(a) === -1 ? 99 : order.indexOf(a)) - (order.indexOf(b) === -1 ? 99 : order.indexOf(b));
+  for (const [transport, result] of Object.entries(report.transports).sort(byOrder)) {
     lines.push(`### ${transport} (N=${result.n}, ${result.repeats} repeats${measuredAlone(report, result)}${result.upstream ? `, upstream ${result.upstream}` : ', no upstream instrumentation exists'})`, '');
     lines.push(
       table(
