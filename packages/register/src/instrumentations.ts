@@ -16,6 +16,12 @@ export interface InstrumentationEntry {
 
 export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
   { short: 'kafkajs', package: '@threadline/kafkajs', export: 'KafkaJsInstrumentation', modules: ['kafkajs'] },
+  {
+    short: 'confluent-kafka',
+    package: '@threadline/kafkajs',
+    export: 'ConfluentKafkaInstrumentation',
+    modules: ['@confluentinc/kafka-javascript'],
+  },
   { short: 'amqplib', package: '@threadline/amqplib', export: 'AmqplibInstrumentation', modules: ['amqplib'] },
   { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs', 'sqs-consumer'] },
   { short: 'mongodb-queue', package: '@threadline/mongodb-queue', export: 'MongoQueueInstrumentation', modules: ['mongodb'] },

@@ -1,7 +1,7 @@
 import { configFromEnv, INSTRUMENTATIONS, selectInstrumentations } from '../src/instrumentations';
 
 test('every transport has a short name, and the names are the documented ones', () => {
-  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
+  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
 });
 
 test('OTEL_NODE_ENABLED_INSTRUMENTATIONS keeps only the named ones', () => {
