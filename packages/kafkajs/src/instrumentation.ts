@@ -67,6 +67,7 @@ const KAFKAJS_API: KafkaJsApi = {
   namespaces: (moduleExports) => [moduleExports, moduleExports.default],
   client: (config) => ({ clientId: firstString(config.clientId), brokers: config.brokers }),
   groupId: (config) => firstString(config.groupId),
+  nullHeaders: false,
 };
 
 /**
@@ -87,6 +88,7 @@ const CONFLUENT_KAFKA_API: KafkaJsApi = {
     };
   },
   groupId: (config) => firstString(isObject(config.kafkaJS) ? config.kafkaJS.groupId : undefined, config['group.id']),
+  nullHeaders: true,
 };
 
 /**
@@ -341,7 +343,8 @@ abstract class KafkaJsApiInstrumentation extends InstrumentationBase<KafkaJsInst
   private messageWithContext(message: unknown, scope: MessagingScope): unknown {
     // kafkajs rejects a message without value and quotes it in the error: leave it as given.
     if (!isObject(message) || message.value === undefined) return message;
-    const headers = message.headers;
+    // The confluent client sends null headers as none; kafkajs rejects them.
+    const headers = message.headers === null && this.api().nullHeaders ? undefined : message.headers;
     if (headers !== undefined && !isHeaderObject(headers)) {
       // kafkajs rejects these by itself; the instrumentation leaves the message exactly as given.
       this._diag.debug('message headers are not an object; message left as it is');

@@ -39,4 +39,6 @@ export interface KafkaJsApi {
   client(config: LooseObject): { clientId?: string; brokers?: unknown };
   /** The group id of a `kafka.consumer(config)`. */
   groupId(config: LooseObject): string | undefined;
+  /** The client sends a message with `headers: null` (as if it had none), so the context can be added. */
+  nullHeaders: boolean;
 }
