@@ -24,7 +24,7 @@ const SENDS = [
   { name: 'null headers', messages: [{ value: 'null headers', headers: null }] },
 ];
 // Sends whose headers already carry a context (or are not a header object): they travel exactly as given.
-const AS_GIVEN = new Set(['explicit', 'garbage', 'duplicate', 'buffer context', 'binary garbage']);
+const AS_GIVEN = new Set<string | null>(['explicit', 'garbage', 'duplicate', 'buffer context', 'binary garbage']);
 
 interface Run {
   instrumented: any;
