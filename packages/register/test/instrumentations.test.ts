@@ -12,7 +12,7 @@ test('OTEL_NODE_ENABLED_INSTRUMENTATIONS keeps only the named ones', () => {
 test('OTEL_NODE_DISABLED_INSTRUMENTATIONS removes the named ones, and unknown names are reported', () => {
   const unknown: string[] = [];
   const names = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'amqplib,child-process,redis' }, (name) => unknown.push(name)).map((e) => e.short);
-  expect(names).toEqual(['kafkajs', 'sqs', 'mongodb-queue', 'k8s-job']);
+  expect(names).toEqual(['kafkajs', 'confluent-kafka', 'sqs', 'mongodb-queue', 'k8s-job']);
   expect(unknown).toEqual(['redis']);
 });
 
@@ -23,7 +23,7 @@ test("contrib's names select threadline's transports for the same libraries", ()
   expect(enabled.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue']);
   expect(unknown).toEqual(['http']);
   const disabled = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb' }).map((entry) => entry.short);
-  expect(disabled).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+  expect(disabled).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'k8s-job', 'child-process']);
 });
 
 test('mode and useLinks come from THREADLINE_MODE and THREADLINE_USE_LINKS; bad values are ignored', () => {
