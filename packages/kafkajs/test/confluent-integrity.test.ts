@@ -2,8 +2,8 @@
 // on the real broker: the same sends through an instrumented and an uninstrumented producer,
 // read back byte for byte by uninstrumented consumers; bad trace context (garbage, duplicate,
 // Buffer) in the sends, read by an instrumented consumer that logs it through diag.
-import { findSpan, findSpans, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
-import { b64, CONFLUENT_NEWEST, CONFLUENT_OLDEST, createTopics, deleteCreatedTopics, removeEsmEntries, runApp, uniqueGroup, uniqueTopic, type AppKind, type KafkaJsVersion } from './kafka';
+import { findSpan, findSpans, startCollector, type SpanCollector } from '@threadline/testing';
+import { b64, CONFLUENT_NEWEST, CONFLUENT_OLDEST, createTopics, deleteCreatedTopics, removeEsmEntries, runIntegrityRound, type AppKind, type IntegrityRound, type KafkaJsVersion } from './kafka';
 
 const FOREIGN = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331' };
 const FOREIGN_TRACEPARENT = `00-${FOREIGN.traceId}-${FOREIGN.spanId}-01`;
@@ -26,44 +26,8 @@ const SENDS = [
 // Sends whose headers already carry a context (or are not a header object): they travel exactly as given.
 const AS_GIVEN = new Set<string | null>(['explicit', 'garbage', 'duplicate', 'buffer context', 'binary garbage']);
 
-interface Run {
-  instrumented: any;
-  control: any;
-  readInstrumented: any;
-  readControl: any;
-  consumed: any;
-  consumerOutput: string;
-  spans: CollectedSpan[];
-  topic: string;
-}
-const runs = new Map<string, Run>();
+const runs = new Map<string, IntegrityRound>();
 let collector: SpanCollector;
-
-async function runIntegrity(app: AppKind, version: KafkaJsVersion, name: string) {
-  const topic = uniqueTopic(name);
-  const controlTopic = uniqueTopic(`${name}-control`);
-  await createTopics([topic, controlTopic]);
-  const common = { app, version, collector };
-  const sendsTo = (target: string) => SENDS.map((send) => ({ span: send.name, topic: target, messages: send.messages }));
-  const [instrumented, control] = await Promise.all([
-    runApp({ ...common, service: `${name}-producer`, scenario: { role: 'produce', sends: sendsTo(topic) } }),
-    runApp({ ...common, service: `${name}-control-producer`, loader: 'none', scenario: { role: 'produce', sends: sendsTo(controlTopic) } }),
-  ]);
-  const delivered = control.sends.reduce((sum: number, send: any, index: number) => sum + (send.ok ? SENDS[index].messages.length : 0), 0);
-  const read = (target: string, service: string, loader?: 'none', extra: object = {}) =>
-    runApp({ ...common, service, loader, scenario: { role: 'consume', topic: target, groupId: uniqueGroup(service), count: delivered }, ...extra });
-  let consumerOutput = '';
-  const [readInstrumented, readControl, consumed] = await Promise.all([
-    read(topic, `${name}-control-reader`, 'none'),
-    read(controlTopic, `${name}-control-reader-2`, 'none'),
-    read(topic, `${name}-consumer`, undefined, { env: { OTEL_LOG_LEVEL: 'debug' }, onOutput: (stdout: string, stderr: string) => (consumerOutput = stdout + stderr) }),
-  ]);
-  const spans = await collector.waitFor(
-    (all) => all.filter((span) => span.serviceName === `${name}-consumer` && span.name.startsWith('process ')).length >= delivered,
-    { timeoutMs: 20000 },
-  );
-  runs.set(name, { instrumented, control, readInstrumented, readControl, consumed, consumerOutput, topic, spans: spans.filter((span) => span.serviceName.startsWith(name)) });
-}
 
 const RUNS: [string, AppKind, KafkaJsVersion][] = [
   ['ck-integrity-cjs-new', 'cjs', CONFLUENT_NEWEST],
@@ -73,7 +37,9 @@ const RUNS: [string, AppKind, KafkaJsVersion][] = [
 beforeAll(async () => {
   collector = await startCollector();
   await createTopics([]); // fails fast, with a clear message, when the broker is not there
-  await Promise.all(RUNS.map(([name, app, version]) => runIntegrity(app, version, name)));
+  await Promise.all(
+    RUNS.map(async ([name, app, version]) => runs.set(name, await runIntegrityRound({ app, version, name, sends: SENDS, collector, consumerEnv: { OTEL_LOG_LEVEL: 'debug' } }))),
+  );
 }, 300000);
 
 afterAll(async () => {

@@ -11,19 +11,18 @@ type AnyRecord = Record<string, any>;
 function fakeConfluent() {
   const sent: AnyRecord[] = [];
   let runConfig: AnyRecord | undefined;
+  // The client's producer() takes its config and keeps it; only send/sendBatch matter here.
   class Kafka {
     constructor(readonly config: AnyRecord) {}
-    producer() {
-      return {
-        async send(record: AnyRecord) {
-          sent.push(record);
-          return [];
-        },
+    producer(_config?: AnyRecord) {
+      const producer = {
+        send: async (record: AnyRecord) => (sent.push(record), []),
         // As the real client: sendBatch sends each topic's record through its own send().
         async sendBatch(this: AnyRecord, batch: AnyRecord) {
           return (await Promise.all(batch.topicMessages.map((entry: AnyRecord) => this.send(entry)))).flat();
         },
       };
+      return producer;
     }
     consumer(_config?: AnyRecord) {
       return {

@@ -1,45 +1,11 @@
-// @confluentinc/kafka-javascript's KafkaJS API on the real broker, each app in its own process
-// under the register hook: A → B → C on the confluent client (oldest and newest supported, ESM
-// and CJS), kafkajs → confluent and confluent → kafkajs, transactions, and eachBatch.
-import {
-  assertNoOrphans,
-  assertParentChild,
-  assertSingleTrace,
-  brokerAddresses,
-  findSpan,
-  findSpans,
-  startCollector,
-  type CollectedSpan,
-  type SpanCollector,
-} from '@threadline/testing';
-import {
-  CONFLUENT_NEWEST,
-  CONFLUENT_OLDEST,
-  createTopics,
-  deleteCreatedTopics,
-  removeEsmEntries,
-  runApp,
-  uniqueGroup,
-  uniqueTopic,
-  V2,
-  type AppKind,
-  type KafkaJsVersion,
-} from './kafka';
+// @confluentinc/kafka-javascript's KafkaJS API next to kafkajs on the real broker, each app in its
+// own process under the register hook: kafkajs → confluent and confluent → kafkajs in one trace
+// (ESM and CJS), and eachBatch. The A → B → C chains and transactions are in trace.test.ts.
+import { assertParentChild, findSpan, findSpans, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
+import { CONFLUENT_KAFKA_SCOPE_NAME as CONFLUENT_SCOPE } from '../src';
+import { CONFLUENT_NEWEST, createTopics, deleteCreatedTopics, removeEsmEntries, runApp, uniqueGroup, uniqueTopic, V2, type AppKind, type KafkaJsVersion } from './kafka';
 
-const CONFLUENT_SCOPE = '@threadline/kafkajs/confluent-kafka';
 const KAFKAJS_SCOPE = '@threadline/kafkajs';
-
-interface Combo {
-  app: AppKind;
-  version: KafkaJsVersion;
-  name: string;
-}
-const CHAINS: Combo[] = [
-  { app: 'esm', version: CONFLUENT_NEWEST, name: 'ck-esm-new' },
-  { app: 'cjs', version: CONFLUENT_NEWEST, name: 'ck-cjs-new' },
-  { app: 'esm', version: CONFLUENT_OLDEST, name: 'ck-esm-old' },
-  { app: 'cjs', version: CONFLUENT_OLDEST, name: 'ck-cjs-old' },
-];
 
 interface Pair {
   app: AppKind;
@@ -56,25 +22,8 @@ const PAIRS: Pair[] = [
 
 let collector: SpanCollector;
 const ofServices = (spans: CollectedSpan[], prefix: string) => spans.filter((span) => span.serviceName.startsWith(prefix));
-const chains = new Map<string, { spans: CollectedSpan[]; first: string; second: string; a: any; b: any; c: any }>();
 const pairs = new Map<string, { spans: CollectedSpan[]; topic: string; produced: any; consumed: any }>();
-let transactional: { spans: CollectedSpan[]; topic: string; produced: any; consumed: any };
 let batch: { spans: CollectedSpan[]; topic: string; produced: any; consumed: any };
-
-async function runChain(combo: Combo) {
-  const first = uniqueTopic(`hop1-${combo.name}`);
-  const second = uniqueTopic(`hop2-${combo.name}`);
-  await createTopics([first, second]);
-  const common = { app: combo.app, version: combo.version, collector };
-  const service = (role: string) => `${combo.name}-${role}`;
-  const [a, b, c] = await Promise.all([
-    runApp({ ...common, service: service('A'), scenario: { role: 'produce', sends: [{ topic: first, messages: [{ key: 'order-1', value: 'first hop' }] }] } }),
-    runApp({ ...common, service: service('B'), scenario: { role: 'consume', topic: first, groupId: uniqueGroup(service('B')), count: 1, forwardTo: second } }),
-    runApp({ ...common, service: service('C'), scenario: { role: 'consume', topic: second, groupId: uniqueGroup(service('C')), count: 1 } }),
-  ]);
-  const spans = await collector.waitFor((all) => ofServices(all, `${combo.name}-`).length >= 7, { timeoutMs: 20000 });
-  chains.set(combo.name, { spans: ofServices(spans, `${combo.name}-`), first, second, a, b, c });
-}
 
 async function runPair(pair: Pair) {
   const topic = uniqueTopic(pair.name);
@@ -92,29 +41,6 @@ async function runPair(pair: Pair) {
   ]);
   const spans = await collector.waitFor((all) => ofServices(all, `${pair.name}-`).length >= 4, { timeoutMs: 20000 });
   pairs.set(pair.name, { spans: ofServices(spans, `${pair.name}-`), topic, produced, consumed });
-}
-
-async function runTransactional() {
-  const topic = uniqueTopic('ck-transactional');
-  await createTopics([topic]);
-  const common = { app: 'cjs' as const, version: CONFLUENT_NEWEST, collector };
-  const [produced, consumed] = await Promise.all([
-    runApp({
-      ...common,
-      service: 'ck-tx-producer',
-      scenario: {
-        role: 'produce',
-        transactional: true,
-        sends: [
-          { span: 'tx-send', topic, messages: [{ value: 'one' }] },
-          { span: 'tx-batch', topicMessages: [{ topic, messages: [{ value: 'two' }, { value: 'three' }] }] },
-        ],
-      },
-    }),
-    runApp({ ...common, service: 'ck-tx-consumer', scenario: { role: 'consume', topic, groupId: uniqueGroup('ck-tx'), count: 3 } }),
-  ]);
-  const spans = await collector.waitFor((all) => ofServices(all, 'ck-tx-').length >= 10, { timeoutMs: 20000 });
-  transactional = { spans: ofServices(spans, 'ck-tx-'), topic, produced, consumed };
 }
 
 /** Three sends, each in its own trace, all produced before the consumer starts: one eachBatch call. */
@@ -140,8 +66,6 @@ async function runBatch() {
 beforeAll(async () => {
   collector = await startCollector();
   await createTopics([]); // fails fast, with a clear message, when the broker is not there
-  // In two waves: each librdkafka client starts threads, and the machine has two cores.
-  await Promise.all([...CHAINS.map(runChain), runTransactional()]);
   await Promise.all([...PAIRS.map(runPair), runBatch()]);
 }, 300000);
 
@@ -149,62 +73,6 @@ afterAll(async () => {
   await collector?.close();
   removeEsmEntries();
   await deleteCreatedTopics();
-});
-
-describe.each(CHAINS)('$app app, $version.label', (combo) => {
-  const chain = () => chains.get(combo.name)!;
-  const svc = (role: string) => `${combo.name}-${role}`;
-
-  test("two processes: one trace; B's process span is the child of A's send span, and B's handler runs in it", () => {
-    const { spans, first, a, b } = chain();
-    const send = findSpan(spans, { name: `send ${first}`, service: svc('A'), kind: 'PRODUCER' });
-    const process = findSpan(spans, { name: `process ${first}`, service: svc('B'), kind: 'CONSUMER' });
-    assertParentChild(spans, { name: 'checkout', service: svc('A') }, { name: `send ${first}`, service: svc('A') });
-    assertParentChild(spans, { name: `send ${first}`, service: svc('A') }, { name: `process ${first}`, service: svc('B') });
-    expect(a.sends).toEqual([{ ok: true, span: { traceId: send.traceId, spanId: expect.any(String) } }]);
-    expect(b.received[0].active).toEqual({ traceId: send.traceId, spanId: process.spanId });
-    expect(send.scope).toBe(CONFLUENT_SCOPE);
-    expect(process.scope).toBe(CONFLUENT_SCOPE);
-  });
-
-  test("three hops: the user's next span after eachMessage is in the producer's trace; no orphans", () => {
-    const { spans, first, second } = chain();
-    assertSingleTrace(spans);
-    assertNoOrphans(spans);
-    assertParentChild(spans, { name: `process ${first}`, service: svc('B') }, { name: `handle ${first}`, service: svc('B') });
-    assertParentChild(spans, { name: `handle ${first}`, service: svc('B') }, { name: `send ${second}`, service: svc('B') });
-    assertParentChild(spans, { name: `send ${second}`, service: svc('B') }, { name: `process ${second}`, service: svc('C') });
-    assertParentChild(spans, { name: `process ${second}`, service: svc('C') }, { name: `handle ${second}`, service: svc('C') });
-    expect(spans).toHaveLength(7);
-  });
-
-  test('attributes follow the messaging conventions, read from the `kafkaJS` config', () => {
-    const { spans, first } = chain();
-    const send = findSpan(spans, { name: `send ${first}`, service: svc('A') });
-    const process = findSpan(spans, { name: `process ${first}`, service: svc('B') });
-    expect(send.attributes).toEqual({
-      'messaging.system': 'kafka',
-      'messaging.destination.name': first,
-      'messaging.operation.type': 'send',
-      'messaging.operation.name': 'send',
-      'messaging.client.id': svc('A'),
-      'server.address': '127.0.0.1',
-      'server.port': brokerAddresses().kafka.port,
-    });
-    expect(process.attributes).toEqual({
-      'messaging.system': 'kafka',
-      'messaging.destination.name': first,
-      'messaging.operation.type': 'process',
-      'messaging.operation.name': 'process',
-      'messaging.destination.partition.id': '0',
-      'messaging.kafka.offset': 0,
-      'messaging.consumer.group.name': uniqueGroup(svc('B')),
-      'messaging.message.body.size': Buffer.byteLength('first hop'),
-      'messaging.client.id': svc('B'),
-      'server.address': '127.0.0.1',
-      'server.port': brokerAddresses().kafka.port,
-    });
-  });
 });
 
 describe.each(PAIRS)('$app apps: $producer.label produces, $consumer.label consumes', (pair) => {
@@ -222,21 +90,6 @@ describe.each(PAIRS)('$app apps: $producer.label produces, $consumer.label consu
     // Both clients hand header values to the handler as Buffers.
     expect(userHeaders).toEqual({ 'x-text': { b64: Buffer.from('hello').toString('base64') }, 'x-bin': { b64: 'AP8Q' } });
     expect(Buffer.from(traceparent.b64, 'base64').toString()).toBe(`00-${send.traceId}-${send.spanId}-01`);
-  });
-});
-
-describe('transactions (@confluentinc/kafka-javascript 1.10, CJS)', () => {
-  test('transaction().send and .sendBatch carry context, with one send span per call (sendBatch calls send inside)', () => {
-    const { spans, topic, produced, consumed } = transactional;
-    expect(produced.sends.map((send: any) => send.ok)).toEqual([true, true]);
-    expect(consumed.received).toHaveLength(3);
-    const sends = findSpans(spans, { name: `send ${topic}` });
-    expect(sends).toHaveLength(2);
-    const sendOne = findSpan(sends, (span) => span.parentSpanId === findSpan(spans, 'tx-send').spanId);
-    const sendBatch = findSpan(sends, (span) => span.parentSpanId === findSpan(spans, 'tx-batch').spanId);
-    expect(sendBatch.attributes['messaging.batch.message_count']).toBe(2);
-    const processes = findSpans(spans, { name: `process ${topic}` });
-    expect(processes.map((span) => span.parentSpanId).sort()).toEqual([sendOne.spanId, sendBatch.spanId, sendBatch.spanId].sort());
   });
 });
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { brokerAddresses, createKafkaTopics, runFixture, type SpanCollector } from '@threadline/testing';
+import { brokerAddresses, createKafkaTopics, runFixture, type CollectedSpan, type SpanCollector } from '@threadline/testing';
 import { Kafka, logLevel, type ITopicConfig } from 'kafkajs';
 
 // The fixtures load the built package through the register hook (turbo builds before testing).
@@ -171,3 +171,55 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
 
 /** Buffers as the fixtures encode them. */
 export const b64 = (value: string | Buffer) => ({ b64: Buffer.from(value).toString('base64') });
+
+/** What one integrity round saw: the same sends instrumented and not, read back by control consumers. */
+export interface IntegrityRound {
+  topic: string;
+  instrumented: any;
+  control: any;
+  /** The instrumented topic, read by an uninstrumented consumer. */
+  readInstrumented: any;
+  readControl: any;
+  /** The instrumented topic, read by an instrumented consumer. */
+  consumed: any;
+  consumerOutput: string;
+  spans: CollectedSpan[];
+}
+
+/**
+ * The same sends once through an instrumented producer and once through an uninstrumented one
+ * (to two topics); uninstrumented consumers read both, and an instrumented one the first.
+ */
+export async function runIntegrityRound(options: {
+  app: AppKind;
+  version: KafkaJsVersion;
+  name: string;
+  sends: { name: string; messages: unknown[] }[];
+  collector: SpanCollector;
+  consumerEnv?: Record<string, string>;
+}): Promise<IntegrityRound> {
+  const { name, sends, collector } = options;
+  const topic = uniqueTopic(name);
+  const controlTopic = uniqueTopic(`${name}-control`);
+  await createTopics([topic, controlTopic]);
+  const common = { app: options.app, version: options.version, collector };
+  const sendsTo = (target: string) => sends.map((send) => ({ span: send.name, topic: target, messages: send.messages }));
+  const [instrumented, control] = await Promise.all([
+    runApp({ ...common, service: `${name}-producer`, scenario: { role: 'produce', sends: sendsTo(topic) } }),
+    runApp({ ...common, service: `${name}-control-producer`, loader: 'none', scenario: { role: 'produce', sends: sendsTo(controlTopic) } }),
+  ]);
+  const delivered = control.sends.reduce((sum: number, send: any, index: number) => sum + (send.ok ? sends[index].messages.length : 0), 0);
+  const read = (target: string, service: string, extra: Partial<AppOptions>) =>
+    runApp({ ...common, service, scenario: { role: 'consume', topic: target, groupId: uniqueGroup(service), count: delivered }, ...extra });
+  let consumerOutput = '';
+  const [readInstrumented, readControl, consumed] = await Promise.all([
+    read(topic, `${name}-control-reader`, { loader: 'none' }),
+    read(controlTopic, `${name}-control-reader-2`, { loader: 'none' }),
+    read(topic, `${name}-consumer`, { env: options.consumerEnv, onOutput: (stdout, stderr) => (consumerOutput = stdout + stderr) }),
+  ]);
+  const spans = await collector.waitFor(
+    (all) => all.filter((span) => span.serviceName === `${name}-consumer` && span.name.startsWith('process ')).length >= delivered,
+    { timeoutMs: 20000 },
+  );
+  return { topic, instrumented, control, readInstrumented, readControl, consumed, consumerOutput, spans: spans.filter((span) => span.serviceName.startsWith(name)) };
+}
