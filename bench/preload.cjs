@@ -18,6 +18,7 @@ provider.register();
 const THREADLINE = {
   kafkajs: () => new (require('@threadline/kafkajs').KafkaJsInstrumentation)(config()),
   'platformatic-kafka': () => new (require('@threadline/platformatic-kafka').PlatformaticKafkaInstrumentation)(config()),
+  'confluent-kafka': () => new (require('@threadline/kafkajs').ConfluentKafkaInstrumentation)(config()),
   amqplib: () => new (require('@threadline/amqplib').AmqplibInstrumentation)(config()),
   sqs: () => new (require('@threadline/sqs').SqsInstrumentation)(config()),
   mongodb: () =>

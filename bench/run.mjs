@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,pull,pull-kafkajs,...,soak]`: every benchmark in one run, written to
+// `pnpm bench [--quick] [--only kafkajs,confluent-kafka,amqplib,sqs,mongodb,pull,pull-kafkajs,...,soak]`: every benchmark in one run, written to
 // docs/BENCHMARKS.md and docs/benchmarks.json (with --quick: bench/out/, and no timing is judged).
 // `--render` rewrites the markdown from the JSON of the last run, for edits to NOTES.md.
 import { spawn } from 'node:child_process';
@@ -22,6 +22,8 @@ const TRANSPORTS = {
   kafkajs: { n: 50000, upstream: '@opentelemetry/instrumentation-kafkajs' },
   // No contrib instrumentation exists for it; it needs Node 22.22+ or 24.6+ (run the bench on one).
   'platformatic-kafka': { n: 20000, upstream: undefined, node: (v) => (v[0] === 22 && v[1] >= 22) || (v[0] === 24 && v[1] >= 6) },
+  // librdkafka: no contrib instrumentation exists for it.
+  'confluent-kafka': { n: 50000, upstream: undefined },
   amqplib: { n: 50000, upstream: '@opentelemetry/instrumentation-amqplib' },
   sqs: { n: 5000, upstream: '@opentelemetry/instrumentation-aws-sdk' },
   mongodb: { n: 5000, upstream: undefined },
@@ -277,7 +279,7 @@ const report = {
     node: process.version,
   },
   versions: Object.fromEntries(
-    ['kafkajs', '@platformatic/kafka', 'amqplib', '@aws-sdk/client-sqs', 'mongodb', '@opentelemetry/sdk-trace-node'].map((name) => [name, version(name)]),
+    ['kafkajs', '@platformatic/kafka', '@confluentinc/kafka-javascript', 'amqplib', '@aws-sdk/client-sqs', 'mongodb', '@opentelemetry/sdk-trace-node'].map((name) => [name, version(name)]),
   ),
 };
 log('carrier adapters');

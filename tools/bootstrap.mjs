@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { ensureNode, ensurePnpm, extraNodeLines, pinnedPnpmVersion, repoRoot as root, toolPath } from './toolchain.mjs';
+import { ensureConfluentKafka } from './confluent-kafka.mjs';
 
 const TASKS = {
   setup: 'install pnpm and the dependencies, then build',
@@ -129,6 +130,8 @@ for (const major of otherLines) {
   step(`Node ${extraNodeLines()[major]} (package.json "threadline.nodeLines") from the npm registry into .cache/node/${major}`);
   guarded(`installing Node ${major}`, () => ensureNode(major, env));
 }
+step('@confluentinc/kafka-javascript: librdkafka and the native addon for each Node line, from source (tools/confluent-kafka.mjs; cached in .cache)');
+guarded('building @confluentinc/kafka-javascript', () => ensureConfluentKafka([process.execPath, ...otherLines.map((major) => ensureNode(major, env))]));
 step('starting the brokers (tools/brokers)');
 must(process.execPath, ['tools/brokers/cli.mjs', 'up'], 'brokers up');
 

@@ -87,4 +87,21 @@ function counter() {
   };
 }
 
-module.exports = { PAYLOAD, WIRE_CONTEXT, inRequest, report, now, rssAfterGc, measure, counter, N, WARMUP, RUN_ID: process.env.BENCH_RUN_ID ?? String(Date.now()) };
+/**
+ * The Kafka workloads' measurement (kafkajs and the clients with its API): 100 keyed 1 KiB
+ * messages per `producer.send`, each call inside a request span, until the consumer has them all.
+ */
+function measureKafkaSends({ producer, topic, consumed }) {
+  const headers = () => (WIRE_CONTEXT ? { app: 'bench', traceparent: WIRE_CONTEXT } : { app: 'bench' });
+  return measure({
+    async send(from, count) {
+      for (let sent = 0; sent < count; sent += 100) {
+        const messages = Array.from({ length: Math.min(100, count - sent) }, (_, i) => ({ key: String(from + sent + i), value: PAYLOAD, headers: headers() }));
+        await inRequest(() => producer.send({ topic, messages }));
+      }
+    },
+    consumedAtLeast: (total) => consumed.atLeast(total),
+  });
+}
+
+module.exports = { PAYLOAD, WIRE_CONTEXT, inRequest, report, now, rssAfterGc, measure, measureKafkaSends, counter, N, WARMUP, RUN_ID: process.env.BENCH_RUN_ID ?? String(Date.now()) };

@@ -1,7 +1,7 @@
 // 1 KiB messages produced (100 per send call, inside a request span) and consumed with eachMessage.
 const { Kafka, logLevel } = require('kafkajs');
 const { brokerAddresses, createKafkaTopics } = require('@threadline/testing');
-const { PAYLOAD, WIRE_CONTEXT, inRequest, measure, counter, RUN_ID } = require('./common.cjs');
+const { PAYLOAD, measureKafkaSends, counter, RUN_ID } = require('./common.cjs');
 
 async function main() {
   const kafka = new Kafka({ clientId: 'bench', brokers: brokerAddresses().kafka.brokers, logLevel: logLevel.NOTHING });
@@ -23,16 +23,7 @@ async function main() {
     },
   });
   await joined;
-  const headers = () => (WIRE_CONTEXT ? { app: 'bench', traceparent: WIRE_CONTEXT } : { app: 'bench' });
-  await measure({
-    async send(from, count) {
-      for (let sent = 0; sent < count; sent += 100) {
-        const batch = Array.from({ length: Math.min(100, count - sent) }, (_, i) => ({ key: String(from + sent + i), value: PAYLOAD, headers: headers() }));
-        await inRequest(() => producer.send({ topic, messages: batch }));
-      }
-    },
-    consumedAtLeast: (total) => consumed.atLeast(total),
-  });
+  await measureKafkaSends({ producer, topic, consumed });
   await Promise.all([producer.disconnect(), consumer.disconnect()]);
 }
 

@@ -180,12 +180,31 @@ export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapt
 }
 
 /**
+ * A carrier that holds a trace-context field the propagator could not read (garbage, a value of
+ * an unexpected type, a duplicate) gets one debug line: the message goes on without that context.
+ * Only reached when nothing was extracted, so a valid carrier costs nothing extra.
+ */
+function reportUnreadContext<C>(carrier: C, getter: TextMapGetter<C>): void {
+  if (carrier === undefined || carrier === null) return;
+  for (const field of propagation.fields()) {
+    if (field === 'baggage') continue;
+    const value = getter.get(carrier, field);
+    if (value !== undefined) {
+      logger.debug(`the carrier's ${field} holds no valid trace context; the message continues without it`);
+      return;
+    }
+  }
+}
+
+/**
  * Extracts a context from a carrier on top of `base`. Never throws; on a malformed or missing
  * context the result is `base` itself.
  */
 export function extractContextFrom<C>(base: Context, carrier: C, getter: TextMapGetter<C>): Context {
   try {
-    return propagation.extract(base, carrier, getter);
+    const extracted = propagation.extract(base, carrier, getter);
+    if (trace.getSpanContext(extracted) === trace.getSpanContext(base)) reportUnreadContext(carrier, getter);
+    return extracted;
   } catch (error) {
     logger.debug('extract failed; continuing without the incoming context', error);
     return base;

@@ -25,8 +25,8 @@ import {
   type MessagingScope,
 } from '@threadline/carrier';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
-import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsModule, LooseObject } from './internal-types';
-import type { KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
+import type { AnyFunction, KafkaClientInfo, KafkaEndpointInfo, KafkaJsApi, KafkaJsModule, LooseObject } from './internal-types';
+import type { ConfluentKafkaInstrumentationConfig, KafkaJsHookMessage, KafkaJsInstrumentationConfig, KafkaJsReceivedMessage } from './types';
 import { DEFAULT_MAX_MESSAGE_BYTES, isHeaderObject, isObject, recordBytes } from './kafka-message';
 import { runFollowingBatch, runSite } from './pull';
 
@@ -35,6 +35,12 @@ const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = packageInfo(join(__dirn
 /** The kafkajs versions this instrumentation patches (the same range the README and tests state). */
 export const SUPPORTED_VERSIONS: string[] = ['>=1.16.0 <3'];
 
+/** The @confluentinc/kafka-javascript versions whose `KafkaJS` API is patched (README and tests state the same). */
+export const CONFLUENT_KAFKA_SUPPORTED_VERSIONS: string[] = ['>=1.0.0 <2'];
+
+/** The instrumentation scope of `ConfluentKafkaInstrumentation`'s spans. */
+export const CONFLUENT_KAFKA_SCOPE_NAME = `${PACKAGE_NAME}/confluent-kafka`;
+
 /** The options `THREADLINE_KAFKAJS_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> = {
   captureMessageKey: { env: 'THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY', parse: envBoolean },
@@ -42,17 +48,64 @@ export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> =
   maxMessageBytes: { env: 'THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
 };
 
+/** The same options for `ConfluentKafkaInstrumentation`, from `THREADLINE_CONFLUENT_KAFKA_*`. */
+export const CONFLUENT_KAFKA_ENV_OPTIONS: EnvOptionTable<ConfluentKafkaInstrumentationConfig> = {
+  captureMessageKey: { env: 'THREADLINE_CONFLUENT_KAFKA_CAPTURE_MESSAGE_KEY', parse: envBoolean },
+  batchParent: { env: 'THREADLINE_CONFLUENT_KAFKA_BATCH_PARENT', parse: envOneOf('first', 'none') },
+  maxMessageBytes: { env: 'THREADLINE_CONFLUENT_KAFKA_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
+};
+
+const firstString = (...values: unknown[]): string | undefined => values.find((value): value is string => typeof value === 'string' && value !== '');
+
+/** kafkajs itself: the module's exports hold `Kafka`; configs are kafkajs' own. */
+const KAFKAJS_API: KafkaJsApi = {
+  module: 'kafkajs',
+  versions: SUPPORTED_VERSIONS,
+  env: KAFKAJS_ENV_OPTIONS,
+  // import-in-the-middle hands over the ESM namespace; `import kafkajs from 'kafkajs'` reads `default`.
+  namespaces: (moduleExports) => [moduleExports, moduleExports.default],
+  client: (config) => ({ clientId: firstString(config.clientId), brokers: config.brokers }),
+  groupId: (config) => firstString(config.groupId),
+  nullHeaders: false,
+};
+
 /**
- * OpenTelemetry instrumentation for kafkajs: every produced message carries the context of its
- * `send {topic}` span, and every consumer handler runs in a `process {topic}` span that
- * continues (or links to) the producer's trace.
+ * @confluentinc/kafka-javascript: the KafkaJS-compatible API is the `KafkaJS` namespace, and a
+ * config holds kafkajs keys under `kafkaJS` or librdkafka keys at the top level.
  */
-export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumentationConfig> {
+const CONFLUENT_KAFKA_API: KafkaJsApi = {
+  module: '@confluentinc/kafka-javascript',
+  versions: CONFLUENT_KAFKA_SUPPORTED_VERSIONS,
+  env: CONFLUENT_KAFKA_ENV_OPTIONS,
+  namespaces: (moduleExports) => [moduleExports.KafkaJS, isObject(moduleExports.default) ? moduleExports.default.KafkaJS : undefined],
+  client: (config) => {
+    const kafkaJS = isObject(config.kafkaJS) ? config.kafkaJS : {};
+    const servers = config['bootstrap.servers'] ?? config['metadata.broker.list'];
+    return {
+      clientId: firstString(kafkaJS.clientId, config['client.id']),
+      brokers: kafkaJS.brokers ?? (typeof servers === 'string' ? servers.split(',') : undefined),
+    };
+  },
+  groupId: (config) => firstString(isObject(config.kafkaJS) ? config.kafkaJS.groupId : undefined, config['group.id']),
+  nullHeaders: true,
+};
+
+/**
+ * The one implementation of the kafkajs API's wrapping, shared by kafkajs and by clients with a
+ * KafkaJS-compatible API; `api()` says where that API lives and how its configs read.
+ */
+abstract class KafkaJsApiInstrumentation extends InstrumentationBase<KafkaJsInstrumentationConfig> {
   private readonly clients = new WeakMap<object, KafkaClientInfo>();
   private readonly policy: MessagingSpanPolicy<KafkaJsHookMessage>;
+  // The per-topic records a sendBatch wrapper made: a client whose sendBatch calls its own
+  // (wrapped) send with them must not get a second span and context.
+  private readonly batchRecords = new WeakSet<object>();
 
-  constructor(config: KafkaJsInstrumentationConfig = {}) {
-    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  /** A prototype method, not a field: InstrumentationBase's constructor calls init() first. */
+  protected abstract api(): KafkaJsApi;
+
+  constructor(name: string, config: KafkaJsInstrumentationConfig) {
+    super(name, PACKAGE_VERSION, config);
     this.policy = new MessagingSpanPolicy<KafkaJsHookMessage>({
       system: MESSAGING_SYSTEM_VALUE_KAFKA,
       getTracer: () => this.tracer,
@@ -62,13 +115,14 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
 
   /** Also called by the constructor: options left undefined come from the environment. */
   override setConfig(config: KafkaJsInstrumentationConfig = {}): void {
-    super.setConfig(resolveEnvOptions(KAFKAJS_ENV_OPTIONS, config));
+    super.setConfig(resolveEnvOptions(this.api().env, config));
   }
 
   protected init() {
+    const { module, versions } = this.api();
     return new InstrumentationNodeModuleDefinition(
-      'kafkajs',
-      SUPPORTED_VERSIONS,
+      module,
+      versions,
       (moduleExports: KafkaJsModule) => this.patchModule(moduleExports),
       (moduleExports: KafkaJsModule) => this.unpatchModule(moduleExports),
     );
@@ -76,10 +130,18 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
 
   // --- module patching ---------------------------------------------------------------------
 
+  /** The objects holding the `Kafka` class (the first is the API itself), deduplicated. */
+  private namespaces(moduleExports: KafkaJsModule): KafkaJsModule[] {
+    if (!isObject(moduleExports)) return [];
+    const found = this.api().namespaces(moduleExports).filter((each): each is KafkaJsModule => isObject(each));
+    return [...new Set(found)];
+  }
+
   private patchModule(moduleExports: KafkaJsModule): KafkaJsModule {
-    const exported = moduleExports?.Kafka;
+    const [namespace, ...others] = this.namespaces(moduleExports);
+    const exported = namespace?.Kafka;
     if (typeof exported !== 'function' || !isObject(exported.prototype)) {
-      this._diag.warn('kafkajs exports no Kafka class; it is not instrumented');
+      this._diag.warn(`${this.api().module} exports no Kafka class; it is not instrumented`);
       return moduleExports;
     }
     const base = isWrapped(exported) ? ((exported as unknown as { __original: typeof exported }).__original ?? exported) : exported;
@@ -90,19 +152,17 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (typeof proto.consumer === 'function' && !isWrapped(proto.consumer)) {
       this._wrap(proto, 'consumer', (original) => this.wrapFactory(original as AnyFunction, 'consumer'));
     }
-    this.trackClients(moduleExports, base);
-    // import-in-the-middle hands over the ESM namespace; `import kafkajs from 'kafkajs'` reads `default`.
-    const cjsExports = moduleExports.default;
-    if (isObject(cjsExports) && cjsExports !== moduleExports) this.trackClients(cjsExports, base);
+    for (const target of [namespace, ...others]) this.trackClients(target, base);
     return moduleExports;
   }
 
   private unpatchModule(moduleExports: KafkaJsModule): void {
-    const exported = moduleExports?.Kafka;
+    const targets = this.namespaces(moduleExports);
+    const exported = targets[0]?.Kafka;
     if (typeof exported !== 'function') return;
     const base = isWrapped(exported) ? ((exported as unknown as { __original: typeof exported }).__original ?? exported) : exported;
-    for (const target of [moduleExports, moduleExports.default]) {
-      if (isObject(target) && isWrapped(target.Kafka)) this._unwrap(target as KafkaJsModule, 'Kafka');
+    for (const target of targets) {
+      if (isWrapped(target.Kafka)) this._unwrap(target, 'Kafka');
     }
     if (isWrapped(base.prototype.producer)) this._unwrap(base.prototype, 'producer');
     if (isWrapped(base.prototype.consumer)) this._unwrap(base.prototype, 'consumer');
@@ -136,7 +196,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   private rememberClient(client: object, config: unknown): void {
     try {
       if (!isObject(config)) return;
-      this.clients.set(client, { attributes: kafkaClientAttributes(config.clientId, config.brokers) });
+      const { clientId, brokers } = this.api().client(config);
+      this.clients.set(client, { attributes: kafkaClientAttributes(clientId, brokers) });
     } catch (error) {
       this._diag.debug('could not read the Kafka client config', error);
     }
@@ -157,13 +218,14 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
           }
         } else {
           const config = args[0];
-          if (isObject(config) && typeof config.groupId === 'string') endpoint.groupId = config.groupId;
+          const groupId = isObject(config) ? this.api().groupId(config) : undefined;
+          if (groupId !== undefined) endpoint.groupId = groupId;
           if (typeof created.run === 'function') {
             this._wrap(created, 'run', (run) => this.wrapRun(run as AnyFunction, endpoint));
           }
         }
       } catch (error) {
-        this._diag.debug(`could not instrument a kafkajs ${kind}`, error);
+        this._diag.debug(`could not instrument a ${this.api().module} ${kind}`, error);
       }
       return created;
     });
@@ -188,7 +250,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       // Rejections pass through unchanged; only a started transaction is instrumented.
       return pending.then((started) => {
         try {
-          if (isObject(started)) this.instrumentSender(started, endpoint);
+          // @confluentinc/kafka-javascript resolves with the producer itself, already instrumented.
+          if (isObject(started) && !isWrapped(started.send)) this.instrumentSender(started, endpoint);
         } catch (error) {
           this._diag.debug('could not instrument a kafkajs transaction', error);
         }
@@ -200,7 +263,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   private wrapSend(original: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
     return forwarding((thisArg, args) => {
       const record = args[0];
-      if (!this.isEnabled() || !isObject(record)) return original.apply(thisArg, args);
+      if (!this.isEnabled() || !isObject(record) || this.batchRecords.has(record)) return original.apply(thisArg, args);
       const { topic, messages } = record;
       // A malformed call is left to kafkajs to reject, exactly as without instrumentation.
       if (typeof topic !== 'string' || !Array.isArray(messages)) return original.apply(thisArg, args);
@@ -239,7 +302,9 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         for (const [topic, messages] of byTopic) scopes.set(topic, this.startSend(topic, messages, endpoint));
         const topicMessages = entries.map((entry) => {
           if (!isObject(entry) || typeof entry.topic !== 'string' || !Array.isArray(entry.messages)) return entry;
-          return cloneWith(entry, { messages: this.withContext(entry.messages, scopes.get(entry.topic)!) });
+          const prepared = cloneWith(entry, { messages: this.withContext(entry.messages, scopes.get(entry.topic)!) });
+          this.batchRecords.add(prepared);
+          return prepared;
         });
         call = cloneWith(batch, { topicMessages });
       } catch (error) {
@@ -269,7 +334,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   private messageWithContext(message: unknown, scope: MessagingScope): unknown {
     // kafkajs rejects a message without value and quotes it in the error: leave it as given.
     if (!isObject(message) || message.value === undefined) return message;
-    const headers = message.headers;
+    // The confluent client sends null headers as none; kafkajs rejects them.
+    const headers = message.headers === null && this.api().nullHeaders ? undefined : message.headers;
     if (headers !== undefined && !isHeaderObject(headers)) {
       // kafkajs rejects these by itself; the instrumentation leaves the message exactly as given.
       this._diag.debug('message headers are not an object; message left as it is');
@@ -414,5 +480,35 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   /** Offset, tombstone, body size and (when enabled) key. Never the body itself. */
   private messageAttributes(message: KafkaMessage, attributes: Attributes = {}): Attributes {
     return kafkaRecordAttributes(message, this.getConfig().captureMessageKey === true, attributes);
+  }
+}
+
+/**
+ * OpenTelemetry instrumentation for kafkajs: every produced message carries the context of its
+ * `send {topic}` span, and every consumer handler runs in a `process {topic}` span that
+ * continues (or links to) the producer's trace.
+ */
+export class KafkaJsInstrumentation extends KafkaJsApiInstrumentation {
+  constructor(config: KafkaJsInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, config);
+  }
+
+  protected api(): KafkaJsApi {
+    return KAFKAJS_API;
+  }
+}
+
+/**
+ * The same instrumentation for the KafkaJS-compatible API of @confluentinc/kafka-javascript
+ * (`require('@confluentinc/kafka-javascript').KafkaJS`): producer send/sendBatch/transactions
+ * and consumer eachMessage/eachBatch, with the same spans, options and modes.
+ */
+export class ConfluentKafkaInstrumentation extends KafkaJsApiInstrumentation {
+  constructor(config: ConfluentKafkaInstrumentationConfig = {}) {
+    super(CONFLUENT_KAFKA_SCOPE_NAME, config);
+  }
+
+  protected api(): KafkaJsApi {
+    return CONFLUENT_KAFKA_API;
   }
 }

@@ -58,3 +58,10 @@ export interface KafkaJsInstrumentationConfig extends MessagingInstrumentationCo
    */
   maxMessageBytes?: number;
 }
+
+/**
+ * Options of `ConfluentKafkaInstrumentation`: the same as `KafkaJsInstrumentationConfig`. From the
+ * environment (register hook) they are read as `THREADLINE_CONFLUENT_KAFKA_CAPTURE_MESSAGE_KEY`,
+ * `THREADLINE_CONFLUENT_KAFKA_BATCH_PARENT` and `THREADLINE_CONFLUENT_KAFKA_MAX_MESSAGE_BYTES`.
+ */
+export type ConfluentKafkaInstrumentationConfig = KafkaJsInstrumentationConfig;

@@ -2,8 +2,22 @@
 // through an instrumented producer and once through an uninstrumented one; uninstrumented
 // control consumers read both topics and compare them byte for byte. Bad input is part of the
 // sends. Then the size limit: a message that fits only without the context headers.
-import { findSpan, startCollector, type CollectedSpan, type SpanCollector } from '@threadline/testing';
-import { b64, createTopics, deleteCreatedTopics, removeEsmEntries, runApp, uniqueGroup, uniqueTopic, V1, V2, type AppKind, type KafkaJsVersion } from './kafka';
+import { findSpan, startCollector, type SpanCollector } from '@threadline/testing';
+import {
+  b64,
+  createTopics,
+  deleteCreatedTopics,
+  removeEsmEntries,
+  runApp,
+  runIntegrityRound,
+  uniqueGroup,
+  uniqueTopic,
+  V1,
+  V2,
+  type AppKind,
+  type IntegrityRound,
+  type KafkaJsVersion,
+} from './kafka';
 
 const FOREIGN_TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 const hundredHeaders = Object.fromEntries(Array.from({ length: 100 }, (_, index) => [`h-${index}`, `value ${index}`]));
@@ -35,43 +49,12 @@ const SENDS = [
   { name: 'a message without value (kafkajs rejects it)', messages: [{ headers: { a: 'b' } }] },
   { name: 'headers that are a string (kafkajs sends its characters)', messages: [{ value: 'string headers', headers: 'ab' }] },
 ];
-const DELIVERED_PER_SEND = SENDS.map((send) => send.messages.length);
 
-interface ProducedRun {
-  instrumented: any;
-  control: any;
-  readInstrumented: any;
-  readControl: any;
-  consumed: any;
-  spans: CollectedSpan[];
-  topic: string;
-}
-const runs = new Map<string, ProducedRun>();
+const runs = new Map<string, IntegrityRound>();
 let collector: SpanCollector;
 
 async function runIntegrity(app: AppKind, version: KafkaJsVersion, name: string) {
-  const topic = uniqueTopic(`integrity-${name}`);
-  const controlTopic = uniqueTopic(`integrity-control-${name}`);
-  await createTopics([topic, controlTopic]);
-  const common = { app, version, collector };
-  const sendsTo = (target: string) => SENDS.map((send) => ({ span: send.name, topic: target, messages: send.messages }));
-  const [instrumented, control] = await Promise.all([
-    runApp({ ...common, service: `${name}-producer`, scenario: { role: 'produce', sends: sendsTo(topic) } }),
-    runApp({ ...common, service: `${name}-control-producer`, loader: 'none', scenario: { role: 'produce', sends: sendsTo(controlTopic) } }),
-  ]);
-  const delivered = control.sends.reduce((sum: number, send: any, index: number) => sum + (send.ok ? DELIVERED_PER_SEND[index] : 0), 0);
-  const read = (target: string, service: string, loader?: 'none') =>
-    runApp({ ...common, service, loader, scenario: { role: 'consume', topic: target, groupId: uniqueGroup(service), count: delivered } });
-  const [readInstrumented, readControl, consumed] = await Promise.all([
-    read(topic, `${name}-control-reader`, 'none'),
-    read(controlTopic, `${name}-control-reader-2`, 'none'),
-    read(topic, `${name}-consumer`),
-  ]);
-  const spans = await collector.waitFor(
-    (all) => all.filter((span) => span.serviceName === `${name}-consumer` && span.name.startsWith('process ')).length >= delivered,
-    { timeoutMs: 20000 },
-  );
-  runs.set(name, { instrumented, control, readInstrumented, readControl, consumed, topic, spans: spans.filter((span) => span.serviceName.startsWith(name)) });
+  runs.set(name, await runIntegrityRound({ app, version, name, sends: SENDS, collector }));
 }
 
 let sizeLimit: { guarded: any; unguarded: any; control: any; read: any; topic: string };

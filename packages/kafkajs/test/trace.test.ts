@@ -1,17 +1,33 @@
 // One trace across Kafka, on the real broker: A produces inside a span, B consumes and produces
-// onward, C consumes. Each in its own process under the register hook; for kafkajs 1.x and 2.x,
-// as ESM and as CJS apps. Plus transactional sends.
+// onward, C consumes. Each in its own process under the register hook; for kafkajs 1.x and 2.x
+// and @confluentinc/kafka-javascript's KafkaJS API (oldest and newest), as ESM and as CJS apps.
+// Plus transactional sends on both clients.
 import {
   assertNoOrphans,
   assertParentChild,
   assertSingleTrace,
   brokerAddresses,
   findSpan,
+  findSpans,
   startCollector,
   type CollectedSpan,
   type SpanCollector,
 } from '@threadline/testing';
-import { createTopics, deleteCreatedTopics, removeEsmEntries, runApp, uniqueGroup, uniqueTopic, V1, V2, type AppKind, type KafkaJsVersion } from './kafka';
+import { CONFLUENT_KAFKA_SCOPE_NAME } from '../src';
+import {
+  CONFLUENT_NEWEST,
+  CONFLUENT_OLDEST,
+  createTopics,
+  deleteCreatedTopics,
+  removeEsmEntries,
+  runApp,
+  uniqueGroup,
+  uniqueTopic,
+  V1,
+  V2,
+  type AppKind,
+  type KafkaJsVersion,
+} from './kafka';
 
 interface Combo {
   app: AppKind;
@@ -23,13 +39,21 @@ const COMBOS: Combo[] = [
   { app: 'cjs', version: V2, name: 'cjs-v2' },
   { app: 'esm', version: V1, name: 'esm-v1' },
   { app: 'cjs', version: V1, name: 'cjs-v1' },
+  { app: 'esm', version: CONFLUENT_NEWEST, name: 'esm-ck-new' },
+  { app: 'cjs', version: CONFLUENT_NEWEST, name: 'cjs-ck-new' },
+  { app: 'esm', version: CONFLUENT_OLDEST, name: 'esm-ck-old' },
+  { app: 'cjs', version: CONFLUENT_OLDEST, name: 'cjs-ck-old' },
+];
+const TRANSACTIONAL: Combo[] = [
+  { app: 'esm', version: V2, name: 'tx-kjs' },
+  { app: 'cjs', version: CONFLUENT_NEWEST, name: 'tx-ck' },
 ];
 
 let collector: SpanCollector;
 const chains = new Map<string, { spans: CollectedSpan[]; first: string; second: string; a: any; b: any; c: any }>();
-let transactional: { spans: CollectedSpan[]; topic: string; produced: any; consumed: any };
+const transactional = new Map<string, { spans: CollectedSpan[]; topic: string; produced: any; consumed: any }>();
 
-const KAFKA_SCOPE = '@threadline/kafkajs';
+const scopeOf = (version: KafkaJsVersion) => (version.client === 'confluent' ? CONFLUENT_KAFKA_SCOPE_NAME : '@threadline/kafkajs');
 
 async function runChain(combo: Combo) {
   const first = uniqueTopic(`hop1-${combo.name}`);
@@ -48,14 +72,15 @@ async function runChain(combo: Combo) {
   chains.set(combo.name, { spans: spans.filter((span) => names.has(span.serviceName)), first, second, a, b, c });
 }
 
-async function runTransactional() {
-  const topic = uniqueTopic('transactional');
+async function runTransactional(combo: Combo) {
+  const topic = uniqueTopic(`transactional-${combo.name}`);
   await createTopics([topic]);
-  const common = { app: 'esm' as const, version: V2, collector };
+  const common = { app: combo.app, version: combo.version, collector };
+  const prefix = `${combo.name}-`;
   const [produced, consumed] = await Promise.all([
     runApp({
       ...common,
-      service: 'tx-producer',
+      service: `${prefix}producer`,
       scenario: {
         role: 'produce',
         transactional: true,
@@ -65,17 +90,19 @@ async function runTransactional() {
         ],
       },
     }),
-    runApp({ ...common, service: 'tx-consumer', scenario: { role: 'consume', topic, groupId: uniqueGroup('tx'), count: 3 } }),
+    runApp({ ...common, service: `${prefix}consumer`, scenario: { role: 'consume', topic, groupId: uniqueGroup(combo.name), count: 3 } }),
   ]);
-  const spans = await collector.waitFor((all) => all.filter((span) => span.serviceName.startsWith('tx-')).length >= 10, { timeoutMs: 20000 });
-  transactional = { spans: spans.filter((span) => span.serviceName.startsWith('tx-')), topic, produced, consumed };
+  const spans = await collector.waitFor((all) => all.filter((span) => span.serviceName.startsWith(prefix)).length >= 10, { timeoutMs: 20000 });
+  transactional.set(combo.name, { spans: spans.filter((span) => span.serviceName.startsWith(prefix)), topic, produced, consumed });
 }
 
 beforeAll(async () => {
   collector = await startCollector();
   await createTopics([]); // fails fast, with a clear message, when the broker is not there
-  await Promise.all([...COMBOS.map(runChain), runTransactional()]);
-}, 150000);
+  // In two waves: each process is a client with its own threads, and the machine has two cores.
+  await Promise.all([...COMBOS.slice(0, 4).map(runChain), ...TRANSACTIONAL.map(runTransactional)]);
+  await Promise.all(COMBOS.slice(4).map(runChain));
+}, 240000);
 
 afterAll(async () => {
   await collector?.close();
@@ -96,7 +123,8 @@ describe.each(COMBOS)('$app app, $version.label', (combo) => {
     expect(a.sends).toEqual([{ ok: true, span: { traceId: send.traceId, spanId: expect.any(String) } }]);
     // The handler itself ran inside B's process span.
     expect(b.received[0].active).toEqual({ traceId: send.traceId, spanId: process.spanId });
-    expect(process.scope).toBe(KAFKA_SCOPE);
+    expect(send.scope).toBe(scopeOf(combo.version));
+    expect(process.scope).toBe(scopeOf(combo.version));
   });
 
   test('three hops: B produces onward and C consumes; still one trace, no orphans', () => {
@@ -140,11 +168,14 @@ describe.each(COMBOS)('$app app, $version.label', (combo) => {
   });
 });
 
-describe('transactions (kafkajs 2.x, ESM)', () => {
-  test('transaction().send and .sendBatch carry context: each consumer span is the child of its send span', () => {
-    const { spans, topic, produced, consumed } = transactional;
+describe.each(TRANSACTIONAL)('transactions ($app app, $version.label)', (combo) => {
+  // The confluent client's sendBatch calls its own send per topic, and its transaction() resolves
+  // with the producer: still one send span per call.
+  test('transaction().send and .sendBatch carry context: one send span per call, each consumer span the child of its send span', () => {
+    const { spans, topic, produced, consumed } = transactional.get(combo.name)!;
     expect(produced.sends.map((send: any) => send.ok)).toEqual([true, true]);
     expect(consumed.received.map((entry: any) => entry.value)).toHaveLength(3);
+    expect(findSpans(spans, { name: `send ${topic}` })).toHaveLength(2);
     const sendOne = findSpan(spans, (span) => span.name === `send ${topic}` && span.parentSpanId === findSpan(spans, 'tx-send').spanId);
     const sendBatch = findSpan(spans, (span) => span.name === `send ${topic}` && span.parentSpanId === findSpan(spans, 'tx-batch').spanId);
     expect(sendBatch.attributes['messaging.batch.message_count']).toBe(2);

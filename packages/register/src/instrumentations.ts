@@ -37,6 +37,12 @@ export const INSTRUMENTATIONS: readonly InstrumentationEntry[] = [
     library: '@platformatic/kafka',
     supportsNode: platformaticKafkaNode,
   },
+  {
+    short: 'confluent-kafka',
+    package: '@threadline/kafkajs',
+    export: 'ConfluentKafkaInstrumentation',
+    modules: ['@confluentinc/kafka-javascript'],
+  },
   { short: 'amqplib', package: '@threadline/amqplib', export: 'AmqplibInstrumentation', modules: ['amqplib'] },
   { short: 'sqs', package: '@threadline/sqs', export: 'SqsInstrumentation', modules: ['@aws-sdk/client-sqs', 'sqs-consumer'] },
   { short: 'mongodb-queue', package: '@threadline/mongodb-queue', export: 'MongoQueueInstrumentation', modules: ['mongodb'] },

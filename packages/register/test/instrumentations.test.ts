@@ -1,7 +1,7 @@
 import { configFromEnv, INSTRUMENTATIONS, selectInstrumentations } from '../src/instrumentations';
 
 test('every transport has a short name, and the names are the documented ones', () => {
-  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'platformatic-kafka', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
+  expect(INSTRUMENTATIONS.map((entry) => entry.short)).toEqual(['kafkajs', 'platformatic-kafka', 'confluent-kafka', 'amqplib', 'sqs', 'mongodb-queue', 'k8s-job', 'child-process']);
 });
 
 test('platformatic-kafka is selected only on the Node versions @platformatic/kafka runs on, and dropped silently elsewhere', () => {
@@ -24,7 +24,7 @@ test('OTEL_NODE_ENABLED_INSTRUMENTATIONS keeps only the named ones', () => {
 test('OTEL_NODE_DISABLED_INSTRUMENTATIONS removes the named ones, and unknown names are reported', () => {
   const unknown: string[] = [];
   const names = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'amqplib,child-process,redis' }, (name) => unknown.push(name), '22.23.5').map((e) => e.short);
-  expect(names).toEqual(['kafkajs', 'platformatic-kafka', 'sqs', 'mongodb-queue', 'k8s-job']);
+  expect(names).toEqual(['kafkajs', 'platformatic-kafka', 'confluent-kafka', 'sqs', 'mongodb-queue', 'k8s-job']);
   expect(unknown).toEqual(['redis']);
 });
 
@@ -35,7 +35,7 @@ test("contrib's names select threadline's transports for the same libraries", ()
   expect(enabled.map((entry) => entry.short)).toEqual(['kafkajs', 'amqplib', 'sqs', 'mongodb-queue']);
   expect(unknown).toEqual(['http']);
   const disabled = selectInstrumentations({ OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'aws-sdk,mongodb' }, undefined, '20.20.2').map((entry) => entry.short);
-  expect(disabled).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+  expect(disabled).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'k8s-job', 'child-process']);
 });
 
 test('mode and useLinks come from THREADLINE_MODE and THREADLINE_USE_LINKS; bad values are ignored', () => {

@@ -81,13 +81,13 @@ describe.each(['require', 'import'] as const)('a CommonJS app under --%s', (load
     const nothing = { kafkajsTransport: false, amqplibTransport: false, k8sJobTransport: false, carrier: false, instrumentation: false, requireInTheMiddle: false };
     expect(report.atStart).toMatchObject({ ...nothing, kafkajs: false });
     // Installed transports are listed; listing them loads none.
-    expect(report.listed).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+    expect(report.listed).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'k8s-job', 'child-process']);
     expect(report.afterListing).toMatchObject(nothing);
     // The first require of kafkajs loads its transport only, and the app receives patched exports.
     expect(report.afterKafkajs).toMatchObject({ kafkajs: true, kafkajsTransport: true, instrumentation: true, requireInTheMiddle: true, amqplibTransport: false, k8sJobTransport: false });
     expect(report.patched).toEqual({ Kafka: true, producer: true, consumer: true });
     expect(report.sameExports).toBe(true);
-    expect(report.listedAfter).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+    expect(report.listedAfter).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'k8s-job', 'child-process']);
   });
 
   test.each(['alias', 'path', 'hooked'])('kafkajs reached another way (%s) is patched too', async (how) => {
@@ -141,7 +141,8 @@ test('a transport that throws on load, or whose constructor throws: one diag war
   expect(report.kafkaPatched).toBe(false);
   // The working transport in the same app is unaffected.
   expect(report.spawnPatched).toBe(true);
-  expect(report.listed).toEqual(['k8s-job', 'child-process']);
+  // confluent-kafka lives in the same (here broken) package but its library never loads: still waiting.
+  expect(report.listed).toEqual(['confluent-kafka', 'k8s-job', 'child-process']);
   expect(report.loaded).toMatchObject({ amqplib: true, kafkajs: true });
 });
 
@@ -165,7 +166,7 @@ describe.each([
     expect(report.esmHooks).toBe(expected);
     expect(report.atStart).toMatchObject({ kafkajsTransport: true, amqplibTransport: true, k8sJobTransport: true, kafkajs: false });
     expect(report.patched).toBe(true);
-    expect(report.listed).toEqual(['kafkajs', 'amqplib', 'k8s-job', 'child-process']);
+    expect(report.listed).toEqual(['kafkajs', 'confluent-kafka', 'amqplib', 'k8s-job', 'child-process']);
     // Asking for in-thread hooks where Node cannot run them says so once, and falls back.
     const fellBack = 'THREADLINE_ESM_HOOKS' in env && env.THREADLINE_ESM_HOOKS === 'sync' && expected === 'async';
     expect(stderr.includes('THREADLINE_ESM_HOOKS=sync needs module.registerHooks')).toBe(fellBack);
