@@ -17,3 +17,5 @@ export { startJobRunner } from './k8s-api/job-runner';
 export type { JobRunner, JobRunnerOptions } from './k8s-api/job-runner';
 export { KubeApiError, KubeClient, readKubeconfig } from './k8s-api/kube-client';
 export type { KubeTarget } from './k8s-api/kube-client';
+export { setupInMemoryMetrics } from './metrics';
+export type { MetricPoint } from './metrics';
