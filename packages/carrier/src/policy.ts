@@ -170,6 +170,11 @@ export interface ConsumeMetricsOptions {
   brokerTime?: unknown;
   /** Look for `threadline-sent-at` in the carrier first (transports whose broker has no timestamp). @default false */
   carriedTime?: boolean;
+  /**
+   * Record `messaging.process.duration` when the scope ends. False where the scope outlives the
+   * handler (a RabbitMQ span that waits for the ack): the transport times the handler itself. @default true
+   */
+  process?: boolean;
 }
 
 export interface BatchMetricsOptions extends Omit<ConsumeMetricsOptions, 'brokerTime'> {
@@ -288,6 +293,7 @@ export class MessagingSpanPolicy<Message = unknown> {
       if (sentAt === undefined) sentAt = brokerTimes?.[index];
       metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
     }
+    if (settings.process === false) return;
     const startedAt = metrics.start();
     scope.onEnd = (failed, error) => {
       const type = failed ? errorType(error) : undefined;
