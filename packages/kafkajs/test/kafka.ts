@@ -140,6 +140,10 @@ export interface AppOptions {
   env?: Record<string, string>;
   /** Called with the app's whole output (the diag lines of OTEL_LOG_LEVEL=debug go to stdout). */
   onOutput?: (stdout: string, stderr: string) => void;
+  /** Export metrics to the collector (OTLP JSON every 200 ms, and at exit). */
+  metrics?: boolean;
+  /** Put the app's stderr (diag output with OTEL_LOG_LEVEL) on the result as `stderr`. */
+  keepStderr?: boolean;
 }
 
 /** Runs one fixture app to its end and returns what it printed on its RESULT line. */
@@ -148,6 +152,7 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
   const result = await runFixture(APP[version.client][app], {
     collector: options.collector,
     serviceName: options.service,
+    metrics: options.metrics,
     loader: options.loader ?? (app === 'esm' ? 'import' : 'require'),
     timeoutMs: 60000,
     env: {
@@ -166,6 +171,7 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
   }
   const parsed = JSON.parse(line.slice('RESULT '.length));
   if (parsed.kafkajs !== version.version) throw new Error(`${options.service} ran ${version.client} ${parsed.kafkajs}, not ${version.version}`);
+  if (options.keepStderr) parsed.stderr = result.stderr;
   return parsed as T;
 }
 

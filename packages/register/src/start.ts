@@ -38,7 +38,7 @@ function registerLoaded(loaded: readonly LoadedInstrumentation[], sdk: Sdk): voi
   if (loaded.length === 0) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
-  registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
+  registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider, meterProvider: sdk.metrics?.provider });
 }
 
 /** Starts everything; called once, on the main thread, by index.ts. */
