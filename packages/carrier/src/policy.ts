@@ -170,6 +170,11 @@ export interface ConsumeMetricsOptions {
   brokerTime?: unknown;
   /** Look for `threadline-sent-at` in the carrier first (transports whose broker has no timestamp). @default false */
   carriedTime?: boolean;
+  /**
+   * False where the scope's end is no processing boundary (a pull's delivery, timed by the
+   * transport itself): only the counter, queue time and pipeline duration are recorded. @default true
+   */
+  duration?: boolean;
 }
 
 export interface BatchMetricsOptions extends Omit<ConsumeMetricsOptions, 'brokerTime'> {
@@ -288,6 +293,7 @@ export class MessagingSpanPolicy<Message = unknown> {
       if (sentAt === undefined) sentAt = brokerTimes?.[index];
       metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
     }
+    if (settings.duration === false) return;
     const startedAt = metrics.start();
     scope.onEnd = (failed, error) => {
       const type = failed ? errorType(error) : undefined;
