@@ -40,7 +40,7 @@ beforeAll(async () => {
       const request = args.request as { headers?: Record<string, string>; body?: unknown };
       const target = request.headers?.['x-amz-target'] ?? '';
       // A string, or (newer SDKs) bytes.
-      const body = typeof request.body === 'string' ? request.body : request.body instanceof Uint8Array ? Buffer.from(request.body).toString('utf8') : undefined;
+      const body = typeof request.body === 'string' ? request.body : request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8') : undefined;
       if (body !== undefined) wire.push({ operation: target.replace('AmazonSQS.', ''), body: JSON.parse(body) });
       return next(args);
     },
