@@ -171,10 +171,10 @@ export interface ConsumeMetricsOptions {
   /** Look for `threadline-sent-at` in the carrier first (transports whose broker has no timestamp). @default false */
   carriedTime?: boolean;
   /**
-   * False where the scope's end is no processing boundary (a pull's delivery, timed by the
-   * transport itself): only the counter, queue time and pipeline duration are recorded. @default true
+   * Record `messaging.process.duration` when the scope ends. False where the scope outlives the
+   * handler (a RabbitMQ span that waits for the ack): the transport times the handler itself. @default true
    */
-  duration?: boolean;
+  process?: boolean;
 }
 
 export interface BatchMetricsOptions extends Omit<ConsumeMetricsOptions, 'brokerTime'> {
@@ -293,7 +293,7 @@ export class MessagingSpanPolicy<Message = unknown> {
       if (sentAt === undefined) sentAt = brokerTimes?.[index];
       metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
     }
-    if (settings.duration === false) return;
+    if (settings.process === false) return;
     const startedAt = metrics.start();
     scope.onEnd = (failed, error) => {
       const type = failed ? errorType(error) : undefined;

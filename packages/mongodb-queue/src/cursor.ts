@@ -27,7 +27,7 @@ function receiveBatch(reader: QueueReader, state: CursorState, documents: readon
       message: documents as Doc[],
       startTime,
       metrics: metrics.enabled
-        ? { destination: namespace, brokerTimes: documents.map((document) => (isDocument(document) ? reader.documentTime(document) : undefined)), carriedTime: true, duration: false }
+        ? { destination: namespace, brokerTimes: documents.map((document) => (isDocument(document) ? reader.documentTime(document) : undefined)), carriedTime: true, process: false }
         : undefined,
     })
     .end();

@@ -463,7 +463,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       startTime,
       // The span's end is no processing boundary (the end of the turn, unless withDocumentContext
       // takes it over): the process duration is recorded by runPending instead.
-      metrics: metrics.enabled ? { destination: target.namespace, brokerTime: this.reader.documentTime(document), carriedTime: true, duration: false } : undefined,
+      metrics: metrics.enabled ? { destination: target.namespace, brokerTime: this.reader.documentTime(document), carriedTime: true, process: false } : undefined,
     });
     const pending = deferEnd(scope, metrics.enabled ? { metrics, destination: target.namespace } : undefined);
     const handed = this.stripped(document);

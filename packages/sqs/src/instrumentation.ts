@@ -463,7 +463,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     if (messages.length === 0 || byConsumer) return;
     const snsEnvelope = this.snsEnvelope;
     // The receive's own duration is recorded above; its scope's end marks no processing.
-    const metered = receive.startedAt > 0 ? { destination: receive.metricQueue, duration: false } : undefined;
+    const metered = receive.startedAt > 0 ? { destination: receive.metricQueue, process: false } : undefined;
     let scope: MessagingScope;
     if (messages.length === 1) {
       const [message] = messages;
