@@ -7,29 +7,13 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import {
-  brokerAddresses,
-  findSpan,
-  KubeClient,
-  readKubeconfig,
-  registerEntry,
-  runFixture,
-  startCollector,
-  type CollectedMetricPoint,
-  type SpanCollector,
-} from '@threadline/testing';
-import { assertBuilt } from './built';
+import { findSpan, runFixture, type CollectedMetricPoint } from '@threadline/testing';
+import { FIXTURES, KUBECONFIG, PACKAGE_DIR, REGISTER_URL, RUN_ID, useCluster } from './cluster';
 
 jest.setTimeout(90_000);
 
-const FIXTURES = join(__dirname, 'fixtures');
-const PACKAGE_DIR = join(__dirname, '..');
-const REGISTER_URL = pathToFileURL(registerEntry()).href;
-const KUBECONFIG = brokerAddresses().k8s.kubeconfig;
 // tools/brokers' state folder holds the runner's container logs.
 const JOB_LOGS = join(dirname(KUBECONFIG), '..', '..', 'logs', 'k8s-jobs');
-const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 const NAMESPACE = `tl-k8sm-${RUN_ID}`;
 const MS = 0.001;
 
@@ -42,25 +26,8 @@ interface CreatorResult {
   window?: { before: number; after: number };
 }
 
-let collector: SpanCollector;
-let api: KubeClient;
+const cluster = useCluster(NAMESPACE);
 let sequence = 0;
-
-beforeAll(async () => {
-  assertBuilt();
-  try {
-    api = new KubeClient(readKubeconfig(KUBECONFIG));
-    await api.call('GET', '/version');
-  } catch (error) {
-    throw new Error(`kube-apiserver (kubeconfig ${KUBECONFIG}) is not reachable (${(error as Error).message}). Start it with: node tools/brokers/cli.mjs up k8s-runner`);
-  }
-  await api.call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
-  collector = await startCollector();
-});
-
-afterAll(async () => {
-  await collector?.close();
-});
 
 const unique = (prefix: string) => `${prefix}-${RUN_ID}-${++sequence}`;
 
@@ -71,7 +38,7 @@ function otelEnv(service: string): EnvVar[] {
     { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
     { name: 'OTEL_METRICS_EXPORTER', value: 'otlp' },
     { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'http/json' },
-    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: collector.url },
+    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: cluster.collector.url },
     { name: 'OTEL_BSP_SCHEDULE_DELAY', value: '50' },
     { name: 'OTEL_METRIC_EXPORT_INTERVAL', value: '200' },
     { name: 'OTEL_LOG_LEVEL', value: 'warn' },
@@ -91,7 +58,7 @@ function jobBody(metadata: AnyBody, service: string, extraEnv: EnvVar[] = []): A
 
 async function create(body: AnyBody, service: string, metrics: boolean): Promise<CreatorResult> {
   const result = await runFixture(join(FIXTURES, 'create.mjs'), {
-    collector,
+    collector: cluster.collector,
     metrics,
     serviceName: service,
     env: { SCENARIOS: JSON.stringify([{ namespace: NAMESPACE, kind: 'Job', body }]), KUBECONFIG, RECORD_WINDOW: '1' },
@@ -121,7 +88,7 @@ test('the creator counts the create; the Job counts its delivery, with queue tim
   expect(sentAt).toBeLessThanOrEqual(after);
   expect(envValue(env, 'TRACESTATE')).toMatch(/^threadline=o:[0-9a-z]+$/);
 
-  const points = await collector.waitForMetrics(
+  const points = await cluster.collector.waitForMetrics(
     (all) => all.some(of(creator, 'messaging.client.sent.messages')) && all.some(of(jobService, 'messaging.process.duration')),
     { timeoutMs: 30_000 },
   );
@@ -138,7 +105,7 @@ test('the creator counts the create; the Job counts its delivery, with queue tim
   const consumed = points.find(of(jobService, 'messaging.client.consumed.messages'))!;
   expect(consumed.attributes).toEqual({ ...base, 'messaging.operation.name': 'process' });
   expect(consumed.value).toBe(1);
-  const spans = await collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
+  const spans = await cluster.collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
   const work = findSpan(spans, { name: 'work', service: jobService }).attributes as Record<string, number>;
   // Delivered when the job's process came up: after its time origin, before its script ran.
   const queueTime = points.find(of(jobService, 'threadline.messaging.queue.time'))!;
@@ -164,7 +131,7 @@ test('generateName Jobs: both sides name the metrics after the generateName stem
   const result = await create(jobBody({ generateName: `${stem}-` }, jobService), creator, true);
   expect(result.status).toBe('Succeeded');
   expect(result.created?.metadata.name).toMatch(new RegExp(`^${stem}-[a-z0-9]{5}$`));
-  const points = await collector.waitForMetrics((all) => all.some(of(creator, 'messaging.client.sent.messages')) && all.some(of(jobService, 'messaging.process.duration')), { timeoutMs: 30_000 });
+  const points = await cluster.collector.waitForMetrics((all) => all.some(of(creator, 'messaging.client.sent.messages')) && all.some(of(jobService, 'messaging.process.duration')), { timeoutMs: 30_000 });
   expect(points.find(of(creator, 'messaging.client.sent.messages'))?.attributes['messaging.destination.name']).toBe(stem);
   expect(points.find(of(jobService, 'messaging.client.consumed.messages'))?.attributes['messaging.destination.name']).toBe(stem);
 });
@@ -173,7 +140,7 @@ test('a create the API refuses is counted sent-failed with its HTTP status as er
   const creator = unique('creator');
   const result = await create(jobBody({ name: `Not_A_Name-${RUN_ID}` }, unique('job')), creator, true);
   expect(result.error?.status).toBe(422);
-  const points = await collector.waitForMetrics((all) => all.some(of(creator, 'messaging.client.sent.messages')), { timeoutMs: 30_000 });
+  const points = await cluster.collector.waitForMetrics((all) => all.some(of(creator, 'messaging.client.sent.messages')), { timeoutMs: 30_000 });
   const sent = points.find(of(creator, 'messaging.client.sent.messages'))!;
   expect(sent.attributes['error.type']).toBe('422');
   expect(sent.value).toBe(1);
@@ -187,10 +154,10 @@ test('a garbage or future THREADLINE_SENT_AT is dropped with a diag message; the
     const result = await create(jobBody({ name: jobName }, jobService, [{ name: 'THREADLINE_SENT_AT', value }]), creator, true);
     expect(result.status).toBe('Succeeded');
     expect(storedEnv(result).filter((entry) => entry.name === 'THREADLINE_SENT_AT')).toEqual([{ name: 'THREADLINE_SENT_AT', value }]);
-    const points = await collector.waitForMetrics((all) => all.some(of(jobService, 'messaging.process.duration')), { timeoutMs: 30_000 });
+    const points = await cluster.collector.waitForMetrics((all) => all.some(of(jobService, 'messaging.process.duration')), { timeoutMs: 30_000 });
     expect(points.find(of(jobService, 'messaging.client.consumed.messages'))?.value).toBe(1);
     expect(points.filter(of(jobService, 'threadline.messaging.queue.time'))).toEqual([]);
-    const spans = await collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
+    const spans = await cluster.collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
     expect(findSpan(spans, { name: 'work', service: jobService }).attributes['fixture.env.THREADLINE_SENT_AT']).toBe(value);
     const logs = readdirSync(JOB_LOGS).filter((file) => file.startsWith(`${NAMESPACE}_${jobName}-`));
     expect(logs).toHaveLength(1);
@@ -205,10 +172,10 @@ test('metrics off in the creator: the Job gets exactly the env it got before met
   expect(result.status).toBe('Succeeded');
   const added = storedEnv(result).map((entry) => entry.name).filter((name) => !name.startsWith('OTEL_'));
   expect(added).toEqual(['TRACEPARENT', 'THREADLINE_RUN_NAME', 'THREADLINE_K8S_NAMESPACE', 'THREADLINE_K8S_JOB_NAME']);
-  await collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
+  await cluster.collector.waitFor((all) => all.some((span) => span.serviceName === jobService && span.name === 'work'));
   // The job exports its metrics at exit: give them the time the others took to arrive.
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  expect(collector.latestMetrics().filter((point) => point.serviceName === creator || (point.serviceName === jobService && point.name.startsWith('messaging.')))).toEqual([]);
+  expect(cluster.collector.latestMetrics().filter((point) => point.serviceName === creator || (point.serviceName === jobService && point.name.startsWith('messaging.')))).toEqual([]);
 });
 
 test('why the queue time is carried: a pod cannot read its creationTimestamp through the downward API (the real server refuses it)', async () => {
@@ -218,5 +185,5 @@ test('why the queue time is carried: a pod cannot read its creationTimestamp thr
     metadata: { name: unique('probe') },
     spec: { containers: [{ name: 'c', image: 'node:20', command: ['true'], env: [{ name: 'CREATED', valueFrom: { fieldRef: { fieldPath: 'metadata.creationTimestamp' } } }] }] },
   };
-  await expect(api.call('POST', `/api/v1/namespaces/${NAMESPACE}/pods`, body)).rejects.toMatchObject({ status: 422 });
+  await expect(cluster.api.call('POST', `/api/v1/namespaces/${NAMESPACE}/pods`, body)).rejects.toMatchObject({ status: 422 });
 });

@@ -8,7 +8,7 @@ import { createNoopMeter } from '@opentelemetry/api';
 import type * as Mongo from 'mongodb';
 import { brokerAddresses, setupInMemoryMetrics, type MetricPoint } from '@threadline/testing';
 import { MongoQueueInstrumentation, withDocumentContext, type MongoQueueInstrumentationConfig } from '../src';
-import { DRIVERS, loadPatchedDriver, uniqueDbName, unreachableMessage } from './drivers';
+import { connectDriver, DRIVERS } from './drivers';
 import { nextTurn, setupOtel } from './otel';
 
 jest.setTimeout(30000);
@@ -31,8 +31,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // The oldest supported driver and the newest.
 describe.each([DRIVERS[0], DRIVERS[DRIVERS.length - 1]].map((driver, index) => ({ ...driver, index })))('$label', (driver) => {
-  let mongo: typeof Mongo;
-  let client: Mongo.MongoClient;
   let db: Mongo.Db;
   let dbName: string;
   const url = brokerAddresses().mongodb.url;
@@ -41,22 +39,13 @@ describe.each([DRIVERS[0], DRIVERS[DRIVERS.length - 1]].map((driver, index) => (
   const raw = async (name: string, filter: Doc = {}): Promise<Doc[]> => (await db.command({ find: name, filter, sort: { _id: 1 } })).cursor.firstBatch as Doc[];
   const claim = (name: string) => coll(name).findOneAndUpdate({ state: 'ready' }, { $set: { state: 'taken' } }, { sort: { _id: 1 }, returnDocument: 'after' });
 
+  let close: (() => Promise<void>) | undefined;
+
   beforeAll(async () => {
-    mongo = loadPatchedDriver<typeof Mongo>(instrumentation, driver);
-    client = new mongo.MongoClient(url, { serverSelectionTimeoutMS: 5000, directConnection: true });
-    try {
-      await client.connect();
-    } catch (error) {
-      throw new Error(unreachableMessage(url, error));
-    }
-    dbName = uniqueDbName(`m${driver.index}`);
-    db = client.db(dbName);
+    ({ db, dbName, close } = await connectDriver<typeof Mongo>(instrumentation, driver, url, `m${driver.index}`));
   });
 
-  afterAll(async () => {
-    await db?.dropDatabase().catch(() => undefined);
-    await client?.close();
-  });
+  afterAll(() => close?.());
 
   beforeEach(() => {
     instrumentation.setConfig(BASE_CONFIG);
