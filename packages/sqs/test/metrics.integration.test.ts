@@ -13,9 +13,9 @@ import {
   type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
-import { setupInMemoryMetrics, setupInMemoryOtel, type MetricPoint } from '@threadline/testing';
+import { setupInMemoryMetrics, setupInMemoryOtel, startCollector, type CollectedMetricPoint, type MetricPoint } from '@threadline/testing';
 import { SqsInstrumentation, withMessageContext, type SqsReceivedMessage } from '../src';
-import { createQueue, requireElasticMq, SQS_ENDPOINT, SQS_REGION } from './helpers';
+import { createQueue, linkOldestVersions, NEWEST_CJS, OLDEST_ESM, requireElasticMq, runRole, SQS_ENDPOINT, SQS_REGION } from './helpers';
 
 jest.setTimeout(60000);
 
@@ -327,5 +327,37 @@ test('the oldest SDK (3.447.0), which sends only AttributeNames: SentTimestamp i
   } finally {
     old.destroy();
     instrumentation.getModuleDefinitions()[0].unpatch?.({ SQSClient: oldest.SQSClient }, '3.447.0');
+  }
+});
+
+test('under the register hook, three processes (CommonJS and ESM, newest and oldest SDK): each hop exports its own metrics over OTLP', async () => {
+  linkOldestVersions();
+  const collector = await startCollector();
+  try {
+    const [first, second] = [await createQueue('metrics-hook1'), await createQueue('metrics-hook2')];
+    const prefix = `sqs-metrics-${Date.now().toString(36)}`;
+    const common = { collector, metrics: true };
+    await runRole(NEWEST_CJS, 'send', { ...common, serviceName: `${prefix}-a`, env: { QUEUE_URL: first } });
+    const relay = await runRole(OLDEST_ESM, 'receive', { ...common, serviceName: `${prefix}-b`, env: { QUEUE_URL: first, NEXT_QUEUE_URL: second } });
+    const last = await runRole(NEWEST_CJS, 'receive', { ...common, serviceName: `${prefix}-c`, env: { QUEUE_URL: second } });
+    // What the apps saw: their messages, and no SentTimestamp (they print only MessageAttributes, which hold the context).
+    expect(relay.messages.map((message: { body: string }) => message.body)).toEqual(['hello']);
+    expect(last.messages.map((message: { body: string }) => message.body)).toEqual(['relayed hello']);
+    const at = (service: string, name: string, queue: string) => (point: CollectedMetricPoint) =>
+      point.serviceName === `${prefix}-${service}` && point.name === name && point.attributes['messaging.destination.name'] === queueName(queue);
+    const points = await collector.waitForMetrics((all) => all.some(at('c', 'threadline.pipeline.duration', second)), { timeoutMs: 20_000 });
+    expect(points.find(at('a', 'messaging.client.sent.messages', first))?.value).toBe(1);
+    expect(points.find(at('b', 'messaging.client.consumed.messages', first))?.value).toBe(1);
+    expect(points.find(at('b', 'messaging.client.sent.messages', second))?.value).toBe(1);
+    expect(points.find(at('c', 'messaging.client.consumed.messages', second))?.value).toBe(1);
+    expect(points.find(at('b', 'threadline.messaging.queue.time', first))?.attributes['threadline.time.source']).toBe('broker');
+    // The last hop's pipeline spans both hops: at least its own queue time plus the first hop's.
+    const lastQueue = points.find(at('c', 'threadline.messaging.queue.time', second))!;
+    const firstQueue = points.find(at('b', 'threadline.messaging.queue.time', first))!;
+    const pipeline = points.find(at('c', 'threadline.pipeline.duration', second))!;
+    expect(pipeline.count).toBe(1);
+    expect(pipeline.sum!).toBeGreaterThanOrEqual(lastQueue.sum! + firstQueue.sum! - MS);
+  } finally {
+    await collector.close();
   }
 });
