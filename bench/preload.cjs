@@ -1,7 +1,8 @@
 // The same SDK set-up for every variant: BatchSpanProcessor and an exporter that drops spans.
 // BENCH_VARIANT picks what is instrumented: none | wire-context (none, but the app writes a fixed
 // context on every message) | threadline | propagation-only | no-follow (threadline with
-// followPulls off) | upstream.
+// followPulls off) | upstream | metrics (threadline with an SDK MeterProvider: the messaging
+// metrics recorded, exported every second to an exporter that drops them).
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
@@ -38,9 +39,23 @@ function config() {
 const variant = process.env.BENCH_VARIANT;
 const transport = process.env.BENCH_TRANSPORT;
 let instrumentation;
-if (variant === 'threadline' || variant === 'propagation-only' || variant === 'no-follow') instrumentation = THREADLINE[transport]();
+let meterProvider;
+if (variant === 'metrics') {
+  const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics');
+  const dropMetrics = {
+    export(_metrics, done) {
+      done({ code: 0 });
+    },
+    selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000 })] });
+  require('@opentelemetry/api').metrics.setGlobalMeterProvider(meterProvider);
+  instrumentation = THREADLINE[transport]();
+} else if (variant === 'threadline' || variant === 'propagation-only' || variant === 'no-follow') instrumentation = THREADLINE[transport]();
 else if (variant === 'upstream') instrumentation = UPSTREAM[transport]();
 else if (variant !== 'none' && variant !== 'wire-context') throw new Error(`unknown BENCH_VARIANT ${variant}`);
-if (instrumentation) registerInstrumentations({ instrumentations: [instrumentation], tracerProvider: provider });
+if (instrumentation) registerInstrumentations({ instrumentations: [instrumentation], tracerProvider: provider, meterProvider });
 
-globalThis.__benchFlush = () => provider.forceFlush();
+globalThis.__benchFlush = () => Promise.all([provider.forceFlush(), meterProvider?.forceFlush()]);

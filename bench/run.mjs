@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,pull,pull-kafkajs,...,soak]`: every benchmark in one run, written to
+// `pnpm bench [--quick] [--only kafkajs,amqplib,sqs,mongodb,pull,pull-kafkajs,...,metrics,metrics-kafkajs,metrics-amqplib,soak]`: every benchmark in one run, written to
 // docs/BENCHMARKS.md and docs/benchmarks.json (with --quick: bench/out/, and no timing is judged).
 // `--render` rewrites the markdown from the JSON of the last run, for edits to NOTES.md.
 import { spawn } from 'node:child_process';
@@ -36,6 +36,10 @@ const PULLS = {
   mongodb: { n: 3000, shape: 'findOneAndUpdate claim loop' },
 };
 const PULL_VARIANTS = ['none', 'no-follow', 'threadline'];
+// Metrics on against off, same spans: `threadline` has no MeterProvider (the no-op meter), `metrics`
+// an SDK MeterProvider exporting every second to an exporter that drops what it gets.
+const METRICS = { kafkajs: { n: 50000 }, amqplib: { n: 50000 } };
+const METRIC_VARIANTS = ['threadline', 'metrics'];
 const REPEATS = quick ? 1 : 5;
 const SOAK_N = quick ? 2000 : 200000;
 
@@ -127,24 +131,57 @@ async function benchTransports() {
   return results;
 }
 
-async function benchPulls() {
+/**
+ * Runs `variants` of `workload(transport)` for each selected transport of `specs`, and how `on`
+ * compares with `off`: CPU per message and throughput as ratios, and the CPU difference in µs.
+ */
+async function compareEach({ specs, selected, workload, variants, on, off }) {
   const results = {};
-  for (const [transport, spec] of Object.entries(PULLS)) {
-    if (only && !only.includes(`pull-${transport}`) && !only.includes('pull')) continue;
+  for (const [transport, spec] of Object.entries(specs)) {
+    if (only && !selected(transport)) continue;
     const n = quick ? 200 : spec.n;
-    const summary = await sampleVariants({ workload: 'pull', transport, n, variants: PULL_VARIANTS });
-    const [follow, noFollow] = [summary.threadline, summary['no-follow']];
-    results[transport] = {
-      shape: spec.shape,
-      n,
-      repeats: REPEATS,
-      variants: summary,
-      ratios: {
-        followCpu: ratio(follow.cpuMicrosPerMessage, noFollow.cpuMicrosPerMessage),
-        followThroughput: ratio(follow.messagesPerSecond, noFollow.messagesPerSecond),
-        followCpuMicrosPerMessage: Number((follow.cpuMicrosPerMessage - noFollow.cpuMicrosPerMessage).toFixed(1)),
-      },
+    const summary = await sampleVariants({ workload: workload(transport), transport, n, variants });
+    const [a, b] = [summary[on], summary[off]];
+    const compared = {
+      cpu: ratio(a.cpuMicrosPerMessage, b.cpuMicrosPerMessage),
+      throughput: ratio(a.messagesPerSecond, b.messagesPerSecond),
+      cpuMicrosPerMessage: Number((a.cpuMicrosPerMessage - b.cpuMicrosPerMessage).toFixed(1)),
     };
+    results[transport] = { ...(spec.shape ? { shape: spec.shape } : {}), n, repeats: REPEATS, variants: summary, compared };
+  }
+  return results;
+}
+
+async function benchPulls() {
+  const results = await compareEach({
+    specs: PULLS,
+    selected: (transport) => only.includes(`pull-${transport}`) || only.includes('pull'),
+    workload: () => 'pull',
+    variants: PULL_VARIANTS,
+    on: 'threadline',
+    off: 'no-follow',
+  });
+  for (const result of Object.values(results)) {
+    const { cpu, throughput, cpuMicrosPerMessage } = result.compared;
+    delete result.compared;
+    result.ratios = { followCpu: cpu, followThroughput: throughput, followCpuMicrosPerMessage: cpuMicrosPerMessage };
+  }
+  return results;
+}
+
+/** Metrics on against off: the same spans, with and without an SDK MeterProvider. */
+async function benchMetrics() {
+  const results = await compareEach({
+    specs: METRICS,
+    selected: (transport) => only.includes(`metrics-${transport}`) || only.includes('metrics'),
+    workload: (transport) => transport,
+    variants: METRIC_VARIANTS,
+    on: 'metrics',
+    off: 'threadline',
+  });
+  for (const result of Object.values(results)) {
+    result.ratios = result.compared;
+    delete result.compared;
   }
   return results;
 }
@@ -219,6 +256,26 @@ function markdown(report) {
       );
     }
   }
+  if (report.metrics && Object.keys(report.metrics).length > 0) {
+    lines.push(
+      '## Metrics: on against off',
+      '',
+      "The transport workloads above, with threadline's spans in both variants: `threadline` has no MeterProvider (OpenTelemetry's no-op meter: no clock read, no timestamp parsed, nothing added to the wire), `metrics` an SDK MeterProvider with a periodic reader exporting every second to an exporter that drops what it gets. Each message is produced and consumed in the same process, so the difference covers both sides: sent counter and send duration (per send call), consumed counter, queue time, pipeline duration, process duration, and for Kafka the lag gauge.",
+      '',
+    );
+    for (const [transport, result] of Object.entries(report.metrics)) {
+      lines.push(`### ${transport} (N=${result.n}, ${result.repeats} repeats${measuredAlone(report, result)})`, '');
+      lines.push(
+        table(
+          ['variant', 'messages/s', 'CPU µs/message', 'peak RSS MB'],
+          Object.entries(result.variants).map(([variant, s]) => [variant === 'threadline' ? 'threadline, metrics off' : 'threadline, metrics on', s.messagesPerSecond, s.cpuMicrosPerMessage, s.peakRssMb]),
+        ),
+        '',
+        `Metrics cost ${result.ratios.cpuMicrosPerMessage} µs of CPU per message (target ≤ 1 µs: ${mark(result.ratios.cpuMicrosPerMessage <= 1)}): CPU per message ${result.ratios.cpu} of metrics off, throughput ${result.ratios.throughput} of it.`,
+        '',
+      );
+    }
+  }
   if (report.soak) {
     lines.push('## Memory soak', '', `${report.soak.messages} messages through amqplib with threadline spans: RSS after GC ${report.soak.baselineRssMb.toFixed(1)} MB after the first chunk, ${report.soak.endRssMb.toFixed(1)} MB at the end: growth ${report.soak.growthMb.toFixed(1)} MB (target ≤ 10 MB: ${mark(report.soak.growthMb <= 10)}).`, '');
   }
@@ -236,7 +293,7 @@ function markdown(report) {
 function mergeIntoSaved(fresh) {
   const saved = JSON.parse(readFileSync(join(here, '..', 'docs', 'benchmarks.json'), 'utf8'));
   const merged = { ...saved, notes: fresh.notes };
-  for (const section of ['transports', 'pulls']) {
+  for (const section of ['transports', 'pulls', 'metrics']) {
     const measured = Object.fromEntries(Object.entries(fresh[section] ?? {}).map(([name, result]) => [name, { ...result, measuredAt: fresh.date, node: fresh.machine.node }]));
     merged[section] = { ...saved[section], ...measured };
   }
@@ -275,6 +332,7 @@ log('carrier adapters');
 report.carrier = await benchCarrier({ quick });
 report.transports = await benchTransports();
 report.pulls = await benchPulls();
+report.metrics = await benchMetrics();
 // Not a timing: a pull benchmark whose followed work left the producer's trace measured the wrong thing.
 const unfollowed = Object.entries(report.pulls).filter(([, result]) => result.variants.threadline.followed !== result.n);
 if (unfollowed.length > 0) {

@@ -6,10 +6,9 @@ import {
   ValueType,
   type Attributes,
   type Context,
-  type Counter,
-  type Gauge,
   type Histogram,
   type Meter,
+  type ObservableResult,
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
@@ -173,6 +172,41 @@ export interface ReceivedMessage {
 }
 
 const CACHE_LIMIT = 1000;
+/** Series a counter or the lag gauge keeps at most; past it new series are dropped (diag). */
+const SERIES_LIMIT = 2000;
+
+interface Series {
+  attributes: Attributes;
+  value: number;
+}
+
+/**
+ * Counts kept here and reported at each collection through an asynchronous instrument: a
+ * synchronous SDK counter hashes its attributes on every add (about 1.3 µs), an increment here
+ * costs a map lookup. Exported the same: a monotonic cumulative sum (or a gauge).
+ */
+class LocalSeries {
+  private readonly series = new Map<string, Series>();
+
+  constructor(private readonly name: string) {}
+
+  entry(key: string, attributes: () => Attributes): Series | undefined {
+    let found = this.series.get(key);
+    if (found === undefined) {
+      if (this.series.size >= SERIES_LIMIT) {
+        warnings.warn(`${this.name}: more than ${SERIES_LIMIT} attribute sets; new ones are not recorded`);
+        return undefined;
+      }
+      found = { attributes: attributes(), value: 0 };
+      this.series.set(key, found);
+    }
+    return found;
+  }
+
+  report = (result: ObservableResult): void => {
+    for (const each of this.series.values()) result.observe(each.value, each.attributes);
+  };
+}
 
 /**
  * The messaging instruments of one Meter, and the only code that records them. Built from a
@@ -181,13 +215,13 @@ const CACHE_LIMIT = 1000;
  */
 export class MessagingMetrics {
   readonly enabled: boolean;
-  private readonly sentCounter: Counter | undefined;
-  private readonly consumedCounter: Counter | undefined;
+  private readonly sentCounts = new LocalSeries(METRIC_SENT_MESSAGES);
+  private readonly consumedCounts = new LocalSeries(METRIC_CONSUMED_MESSAGES);
+  private readonly lags = new LocalSeries(METRIC_KAFKA_CONSUMER_LAG);
   private readonly operationHistogram: Histogram | undefined;
   private readonly processHistogram: Histogram | undefined;
   private readonly queueHistogram: Histogram | undefined;
   private readonly pipelineHistogram: Histogram | undefined;
-  private readonly lagGauge: Gauge | undefined;
   // Attribute objects reused per series: building one per message is most of the cost.
   private readonly attributeCache = new Map<string, Attributes>();
 
@@ -198,13 +232,19 @@ export class MessagingMetrics {
   ) {
     this.enabled = !isNoopMeter(meter);
     if (!this.enabled) return;
-    this.sentCounter = meter.createCounter(METRIC_SENT_MESSAGES, { unit: '{message}', description: 'Messages handed to the broker.', valueType: ValueType.INT });
-    this.consumedCounter = meter.createCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to the application.', valueType: ValueType.INT });
+    meter
+      .createObservableCounter(METRIC_SENT_MESSAGES, { unit: '{message}', description: 'Messages handed to the broker.', valueType: ValueType.INT })
+      .addCallback(this.sentCounts.report);
+    meter
+      .createObservableCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to the application.', valueType: ValueType.INT })
+      .addCallback(this.consumedCounts.report);
     this.operationHistogram = meter.createHistogram(METRIC_OPERATION_DURATION, { unit: 's', description: 'Duration of a messaging operation the client performs.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
     this.processHistogram = meter.createHistogram(METRIC_PROCESS_DURATION, { unit: 's', description: 'Duration of the application processing one message or batch.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
     this.queueHistogram = meter.createHistogram(METRIC_QUEUE_TIME, { unit: 's', description: 'Time a message waited between its send and its receive, for this hop.', advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
     this.pipelineHistogram = meter.createHistogram(METRIC_PIPELINE_DURATION, { unit: 's', description: "Time since the pipeline's first send, at this receive.", advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
-    this.lagGauge = meter.createGauge(METRIC_KAFKA_CONSUMER_LAG, { unit: '{message}', description: 'Messages in the partition after the one just consumed.', valueType: ValueType.INT });
+    meter
+      .createObservableGauge(METRIC_KAFKA_CONSUMER_LAG, { unit: '{message}', description: 'Messages in the partition after the one just consumed.', valueType: ValueType.INT })
+      .addCallback(this.lags.report);
   }
 
   /** A start time for a duration (`performance.now()`), 0 when disabled. */
@@ -212,28 +252,41 @@ export class MessagingMetrics {
     return this.enabled ? performance.now() : 0;
   }
 
+  private static key(operation: string, destination: string, group: string | undefined, error: string | undefined, extraValue?: string): string {
+    return `${operation}\u0001${destination}\u0001${group ?? ''}\u0001${error ?? ''}\u0001${extraValue ?? ''}`;
+  }
+
   private attributes(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
-    const key = `${operation}\u0001${destination}\u0001${group ?? ''}\u0001${error ?? ''}\u0001${extraKey ?? ''}\u0001${extraValue ?? ''}`;
+    const key = MessagingMetrics.key(operation, destination, group, error, extraValue);
     let attributes = this.attributeCache.get(key);
     if (attributes !== undefined) return attributes;
-    attributes = {};
+    attributes = this.build(operation, destination, group, error, extraKey, extraValue);
+    if (this.attributeCache.size >= CACHE_LIMIT) this.attributeCache.clear();
+    this.attributeCache.set(key, attributes);
+    return attributes;
+  }
+
+  private build(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
+    const attributes: Attributes = {};
     attributes['messaging.system'] = this.system;
     attributes['messaging.destination.name'] = destination;
     if (operation !== '') attributes['messaging.operation.name'] = operation;
     if (group !== undefined) attributes['messaging.consumer.group.name'] = group;
     if (error !== undefined) attributes['error.type'] = error;
     if (extraKey !== undefined && extraValue !== undefined) attributes[extraKey] = extraValue;
-    if (this.attributeCache.size >= CACHE_LIMIT) this.attributeCache.clear();
-    this.attributeCache.set(key, attributes);
     return attributes;
+  }
+
+  private count(series: LocalSeries, by: number, operation: string, destination: string, group: string | undefined, error: string | undefined): void {
+    const entry = series.entry(MessagingMetrics.key(operation, destination, group, error), () => this.build(operation, destination, group, error));
+    if (entry !== undefined) entry.value += by;
   }
 
   /** `count` messages sent (the call settled), and the send's `messaging.client.operation.duration`. */
   sent(destination: string, count: number, startedAt: number, errorType?: string, operationName: string = 'send'): void {
     if (!this.enabled) return;
-    const attributes = this.attributes(operationName, destination, undefined, errorType);
-    this.sentCounter!.add(count, attributes);
-    if (startedAt > 0) this.operationHistogram!.record((performance.now() - startedAt) / 1000, attributes);
+    this.count(this.sentCounts, count, operationName, destination, undefined, errorType);
+    if (startedAt > 0) this.operationHistogram!.record((performance.now() - startedAt) / 1000, this.attributes(operationName, destination, undefined, errorType));
   }
 
   /** One client operation (receive, settle, …) that sent nothing: its duration only. */
@@ -250,7 +303,7 @@ export class MessagingMetrics {
   received(destination: string, message: ReceivedMessage, pipeline: boolean = true): void {
     if (!this.enabled) return;
     const group = message.consumerGroup;
-    this.consumedCounter!.add(message.count ?? 1, this.attributes(message.operationName ?? 'process', destination, group, undefined));
+    this.count(this.consumedCounts, message.count ?? 1, message.operationName ?? 'process', destination, group, undefined);
     const now = Date.now();
     const source = message.source ?? 'carried';
     const waited = elapsedSeconds(parseEpochMs(message.sentAt), now);
@@ -284,7 +337,11 @@ export class MessagingMetrics {
     const high = Number(highWatermark);
     const at = Number(offset);
     if (!Number.isFinite(high) || !Number.isFinite(at) || high < 0 || at < 0) return;
-    this.lagGauge!.record(Math.max(0, high - (at + 1)), this.attributes('', destination, consumerGroup, undefined, 'messaging.destination.partition.id', String(partition)));
+    const id = String(partition);
+    const entry = this.lags.entry(MessagingMetrics.key('', destination, consumerGroup, undefined, id), () =>
+      this.build('', destination, consumerGroup, undefined, 'messaging.destination.partition.id', id),
+    );
+    if (entry !== undefined) entry.value = Math.max(0, high - (at + 1));
   }
 }
 

@@ -163,16 +163,23 @@ function otlpExporter(env: NodeJS.ProcessEnv): ExitSafeExporter {
   return new OtlpExporter(new DeferredExporter(() => loadOtlpExporter(protocol)), protocol, env);
 }
 
-/** The exporters OTEL_TRACES_EXPORTER names (otlp, console, none); otlp when unset. */
-export function exportersFromEnv(env: NodeJS.ProcessEnv): ExitSafeExporter[] {
-  const names = (env.OTEL_TRACES_EXPORTER || 'otlp')
+/**
+ * The exporters a comma list in `variable` names (otlp, console, none; otlp when unset), each
+ * made by `make`. An unknown name is a set-up error.
+ */
+export function exportersNamed<T>(env: NodeJS.ProcessEnv, variable: 'OTEL_TRACES_EXPORTER' | 'OTEL_METRICS_EXPORTER', make: { otlp: () => T; console: () => T }): T[] {
+  const names = (env[variable] || 'otlp')
     .split(',')
     .map((name) => name.trim())
     .filter(Boolean);
   if (names.includes('none')) return [];
   return names.map((name) => {
-    if (name === 'otlp') return otlpExporter(env);
-    if (name === 'console') return new ConsoleExporter();
-    throw new Error(`OTEL_TRACES_EXPORTER=${name} is not one of otlp, console, none`);
+    if (name === 'otlp' || name === 'console') return make[name]();
+    throw new Error(`${variable}=${name} is not one of otlp, console, none`);
   });
+}
+
+/** The exporters OTEL_TRACES_EXPORTER names (otlp, console, none); otlp when unset. */
+export function exportersFromEnv(env: NodeJS.ProcessEnv): ExitSafeExporter[] {
+  return exportersNamed<ExitSafeExporter>(env, 'OTEL_TRACES_EXPORTER', { otlp: () => otlpExporter(env), console: () => new ConsoleExporter() });
 }

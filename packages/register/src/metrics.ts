@@ -1,4 +1,4 @@
-import { diag, metrics } from '@opentelemetry/api';
+import { diag, metrics, type Attributes } from '@opentelemetry/api';
 import { millisToHrTime, type ExportResult } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import {
@@ -10,7 +10,7 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { otlpHeaders, otlpProtocol, otlpUrl, postSync, type OtlpProtocol } from './exporters';
+import { exportersNamed, otlpHeaders, otlpProtocol, otlpUrl, postSync, type OtlpProtocol } from './exporters';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
 
@@ -133,16 +133,7 @@ class ConsoleExporter implements ExitSafeMetricExporter {
 
 /** The exporters OTEL_METRICS_EXPORTER names (otlp, console, none); otlp when unset, as for traces. */
 function metricExportersFromEnv(env: NodeJS.ProcessEnv): ExitSafeMetricExporter[] {
-  const names = (env.OTEL_METRICS_EXPORTER || 'otlp')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  if (names.includes('none')) return [];
-  return names.map((name) => {
-    if (name === 'otlp') return new OtlpMetricExporter(env);
-    if (name === 'console') return new ConsoleExporter();
-    throw new Error(`OTEL_METRICS_EXPORTER=${name} is not one of otlp, console, none`);
-  });
+  return exportersNamed<ExitSafeMetricExporter>(env, 'OTEL_METRICS_EXPORTER', { otlp: () => new OtlpMetricExporter(env), console: () => new ConsoleExporter() });
 }
 
 function positiveMs(raw: string | undefined, fallback: number, name: string): number {
@@ -198,12 +189,43 @@ class ExitSafeReader {
 // The SDK's own state, as sdk-metrics ~2.12 holds it. Its collect() is async even for
 // synchronous instruments, and the `exit` event runs no more microtasks; these storages are
 // read synchronously instead. A change of shape is caught and logged, never thrown.
+interface SdkObservable {
+  callback: (result: { observe(value: number, attributes?: Attributes): void }) => unknown;
+  instrument: { _metricStorages: { record(measurements: Map<Attributes, number>, time: unknown): void }[] };
+}
 interface SdkInternals {
   _sharedState: {
     resource: Resource;
     metricCollectors: { _metricReader: unknown }[];
-    meterSharedStates: Map<string, { _instrumentationScope: ResourceMetrics['scopeMetrics'][number]['scope']; metricStorageRegistry: { getStorages(collector: unknown): { collect(collector: unknown, time: unknown): unknown }[] } }>;
+    meterSharedStates: Map<
+      string,
+      {
+        _instrumentationScope: ResourceMetrics['scopeMetrics'][number]['scope'];
+        metricStorageRegistry: { getStorages(collector: unknown): { collect(collector: unknown, time: unknown): unknown }[] };
+        observableRegistry: { _callbacks: SdkObservable[] };
+      }
+    >;
   };
+}
+
+/**
+ * Runs the observable callbacks synchronously, as the SDK's own observe() does before each
+ * collection (the transports count messages through asynchronous counters). A callback that
+ * returns a promise has nothing to give synchronously: its last observation stands.
+ */
+function observeSync(callbacks: SdkObservable[], time: unknown): void {
+  for (const { callback, instrument } of callbacks) {
+    const buffer = new Map<Attributes, number>();
+    let pending = false;
+    try {
+      const returned = callback({ observe: (value, attributes = {}) => void buffer.set(attributes, value) });
+      pending = typeof (returned as { then?: unknown } | undefined)?.then === 'function';
+    } catch (error) {
+      logger.debug('an observable callback threw at exit', error);
+      continue;
+    }
+    if (!pending) for (const storage of instrument._metricStorages) storage.record(buffer, time);
+  }
 }
 
 /** The reader's collection, synchronously (observable instruments keep their last observation). */
@@ -214,6 +236,7 @@ export function collectSync(provider: MeterProvider, reader: PeriodicExportingMe
     if (collector === undefined) return undefined;
     const time = millisToHrTime(Date.now());
     const scopeMetrics: ResourceMetrics['scopeMetrics'] = [];
+    for (const meter of shared.meterSharedStates.values()) observeSync(meter.observableRegistry._callbacks, time);
     for (const meter of shared.meterSharedStates.values()) {
       const data = meter.metricStorageRegistry
         .getStorages(collector)

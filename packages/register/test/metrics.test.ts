@@ -11,13 +11,15 @@ afterAll(() => collector.close());
 beforeEach(() => collector.reset());
 
 const find = (points: CollectedMetricPoint[], name: string) => points.find((point) => point.name === name && point.serviceName === 'metered');
-const hasBoth = (points: CollectedMetricPoint[]) => find(points, 'fixture.items') !== undefined && find(points, 'fixture.duration') !== undefined;
+const hasBoth = (points: CollectedMetricPoint[]) => find(points, 'fixture.items') !== undefined && find(points, 'fixture.duration') !== undefined && find(points, 'fixture.observed') !== undefined;
 
 function expectValues(points: CollectedMetricPoint[]) {
   const items = find(points, 'fixture.items')!;
   expect(items).toMatchObject({ value: 3, unit: '{item}', scope: 'fixture', attributes: { kind: 'first' }, temporality: 2 });
   const duration = find(points, 'fixture.duration')!;
   expect(duration).toMatchObject({ count: 2, sum: 1, min: 0.25, max: 0.75, unit: 's' });
+  // An asynchronous counter's callback ran for the last export too (synchronously, at exit).
+  expect(find(points, 'fixture.observed')).toMatchObject({ value: 7, attributes: { kind: 'async' } });
 }
 
 // A long interval: nothing is exported on the timer, so what arrives was sent by the exit path.
