@@ -6,36 +6,24 @@
  * container runs `node --import @threadline/register job.mjs`, which exports its spans too.
  */
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   assertNoOrphans,
   assertParentChild,
   assertSingleTrace,
-  brokerAddresses,
   findSpan,
   formatSpans,
-  KubeClient,
-  readKubeconfig,
-  registerEntry,
   runFixture,
-  startCollector,
   type CollectedSpan,
-  type SpanCollector,
 } from '@threadline/testing';
 import { RUN_NAME_ENV } from '../src';
-import { assertBuilt } from './built';
+import { FIXTURES, KUBECONFIG, PACKAGE_DIR, REGISTER_URL, RUN_ID, useCluster } from './cluster';
 
 jest.setTimeout(60_000);
 
-const FIXTURES = join(__dirname, 'fixtures');
-const PACKAGE_DIR = join(__dirname, '..');
-const REGISTER_URL = pathToFileURL(registerEntry()).href;
 const CLIENT_V0 = require.resolve('k8s-client-v0');
 const CLIENT_V2 = require.resolve('k8s-client-v2');
 // @kubernetes/client-node 2.x loads only on Node 22+ (its undici needs zlib's zstd).
 const NODE_RUNS_CLIENT_V2 = Number(process.versions.node.split('.')[0]) >= 22;
-const KUBECONFIG = brokerAddresses().k8s.kubeconfig;
-const RUN_ID = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 const NAMESPACE = `tl-k8s-${RUN_ID}`;
 
 type EnvVar = { name: string; value?: string; valueFrom?: unknown };
@@ -49,30 +37,8 @@ interface CreatorResult {
   status?: 'Succeeded' | 'Failed';
 }
 
-let collector: SpanCollector;
-let api: KubeClient;
+const cluster = useCluster(NAMESPACE);
 let sequence = 0;
-
-beforeAll(async () => {
-  assertBuilt();
-  try {
-    api = new KubeClient(readKubeconfig(KUBECONFIG));
-    await api.call('GET', '/version');
-    const runner = await fetch(`http://${brokerAddresses().host}:${brokerAddresses().k8s.runnerPort}/healthz`).then((r) => r.json() as Promise<{ watching?: boolean }>);
-    if (runner.watching !== true) throw new Error('the job runner is not watching');
-  } catch (error) {
-    throw new Error(
-      `kube-apiserver (kubeconfig ${KUBECONFIG}) or its job runner is not reachable (${(error as Error).message}). Start them with: node tools/brokers/cli.mjs up k8s-runner`,
-    );
-  }
-  // A real server refuses objects in a namespace that does not exist (NamespaceLifecycle admission).
-  await api.call('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } });
-  collector = await startCollector();
-});
-
-afterAll(async () => {
-  await collector?.close();
-});
 
 /** A name unique to this run, for a Job and the services of the processes involved. */
 function unique(prefix: string): string {
@@ -86,7 +52,7 @@ function otelEnv(service: string): EnvVar[] {
     { name: 'OTEL_SERVICE_NAME', value: service },
     { name: 'OTEL_TRACES_EXPORTER', value: 'otlp' },
     { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'http/json' },
-    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: collector.url },
+    { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: cluster.collector.url },
     { name: 'OTEL_BSP_SCHEDULE_DELAY', value: '50' },
   ];
 }
@@ -131,7 +97,7 @@ async function createAll(
   options: { service: string; client?: string; loader?: 'import' | 'require' | 'none' },
 ): Promise<CreatorResult[]> {
   const result = await runFixture(join(FIXTURES, fixture), {
-    collector,
+    collector: cluster.collector,
     serviceName: options.service,
     loader: options.loader ?? (fixture.endsWith('.cjs') ? 'require' : 'import'),
     env: {
@@ -157,9 +123,9 @@ async function create(fixture: 'create.mjs' | 'create.cjs', scenario: Scenario, 
 async function spansOf(services: string[], done: (spans: CollectedSpan[]) => boolean): Promise<CollectedSpan[]> {
   const mine = (spans: CollectedSpan[]) => spans.filter((span) => services.includes(span.serviceName));
   try {
-    return mine(await collector.waitFor((spans) => done(mine(spans)), { timeoutMs: 20_000 }));
+    return mine(await cluster.collector.waitFor((spans) => done(mine(spans)), { timeoutMs: 20_000 }));
   } catch (error) {
-    throw new Error(`${(error as Error).message}\nspans so far:\n${formatSpans(mine(collector.spans()))}`);
+    throw new Error(`${(error as Error).message}\nspans so far:\n${formatSpans(mine(cluster.collector.spans()))}`);
   }
 }
 
@@ -257,7 +223,7 @@ test('every container and initContainer joins: null env arrays and envFrom conta
   const runs = spans.filter(named(`run ${jobName}`));
   expect(runs.map((span) => span.parentSpanId)).toEqual([createSpan.spanId, createSpan.spanId, createSpan.spanId]);
   // The Pod the runner created through the API: the initContainer finished (exit 0) before any container started.
-  const [pod] = (await api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
+  const [pod] = (await cluster.api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
   const init = pod.status.initContainerStatuses[0].state.terminated;
   expect(init.exitCode).toBe(0);
   for (const status of pod.status.containerStatuses) {
@@ -412,11 +378,11 @@ test('what only a real server shows: its defaults on the stored Job, the Pod it 
   expect(stored.env.slice(env.length + 5).map((entry: EnvVar) => entry.name)).toEqual(expect.arrayContaining(['TRACEPARENT', RUN_NAME_ENV]));
 
   // Read back: the status the runner wrote passed the server's validation; the Pod is owned by the Job.
-  const readBack = await api.call('GET', `/apis/batch/v1/namespaces/${NAMESPACE}/jobs/${jobName}`);
+  const readBack = await cluster.api.call('GET', `/apis/batch/v1/namespaces/${NAMESPACE}/jobs/${jobName}`);
   expect(readBack.status).toMatchObject({ succeeded: 1, startTime: expect.any(String), completionTime: expect.any(String) });
   expect((readBack.status as AnyBody).conditions.map((c: AnyBody) => `${c.type}=${c.status}`)).toEqual(['SuccessCriteriaMet=True', 'Complete=True']);
   expect((readBack.spec as AnyBody).template.spec.containers[0].env).toEqual(stored.env);
-  const pods = (await api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
+  const pods = (await cluster.api.call('GET', `/api/v1/namespaces/${NAMESPACE}/pods?labelSelector=job-name%3D${jobName}`)).items as AnyBody[];
   expect(pods).toHaveLength(1);
   expect(pods[0].metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: jobName, uid, controller: true })]);
   expect(pods[0].status.phase).toBe('Succeeded');

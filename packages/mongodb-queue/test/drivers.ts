@@ -55,3 +55,26 @@ export function unreachableMessage(url: string, error: unknown): string {
 export function uniqueDbName(tag: string): string {
   return `tlq_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}_${tag}`;
 }
+
+/** A patched driver connected to the wire server, with a database of its own (dropped by `close`). */
+export async function connectDriver<M extends { MongoClient: new (url: string, options?: object) => any }>(
+  instrumentation: InstrumentationBase,
+  driver: Driver,
+  url: string,
+  tag: string,
+): Promise<{ mongo: M; client: any; db: any; dbName: string; close: () => Promise<void> }> {
+  const mongo = loadPatchedDriver<M>(instrumentation, driver);
+  const client = new mongo.MongoClient(url, { serverSelectionTimeoutMS: 5000, directConnection: true });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(unreachableMessage(url, error));
+  }
+  const dbName = uniqueDbName(tag);
+  const db = client.db(dbName);
+  const close = async () => {
+    await db.dropDatabase().catch(() => undefined);
+    await client.close();
+  };
+  return { mongo, client, db, dbName, close };
+}

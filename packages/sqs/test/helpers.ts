@@ -91,12 +91,15 @@ export interface RoleOptions {
   /** `none` runs the app without threadline (a control). */
   loader?: 'import' | 'require' | 'none';
   timeoutMs?: number;
+  /** Export metrics to the collector too. */
+  metrics?: boolean;
 }
 
 /** Runs one fixture role to completion and returns what it printed on its RESULT line. */
 export async function runRole<T = any>(variant: Variant, role: string, options: RoleOptions): Promise<T> {
   const outcome = await runFixture(variant.file, {
     collector: options.collector,
+    metrics: options.metrics,
     serviceName: options.serviceName,
     loader: options.loader ?? variant.loader,
     args: [role],
