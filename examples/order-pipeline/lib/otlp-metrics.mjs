@@ -332,8 +332,24 @@ export async function startMetricsReceiver() {
     store,
     stats: () => ({ ...stats }),
     close() {
+      if (!server.listening) return Promise.resolve();
       server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
+      return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * What the demo prints and the HTML page shows: the hop rows in pipeline order (the upstream of a
+ * hop whose destination no send matches is the previous service of `pipeline`), the end to end of
+ * each order in `orderIds` (undefined ms when its metrics did not arrive), and the table's lines.
+ */
+export function latencyReport(points, { pipeline, orderIds }) {
+  const rows = latencyRows(points, {
+    upstreamOf: (service) => pipeline[pipeline.indexOf(service) - 1],
+    order: (service) => (pipeline.includes(service) ? pipeline.indexOf(service) : pipeline.length),
+  });
+  const found = new Map(orderLatencies(points).map((entry) => [entry.orderId, entry]));
+  const orders = orderIds.map((orderId) => found.get(orderId) ?? { orderId, ms: undefined, exact: false, records: 0 });
+  return { rows, orders, table: rows.length > 0 ? formatLatencyTable(rows) : [], points: points.length };
 }
