@@ -304,6 +304,9 @@ function printTrees(verdict, allSpans) {
 function writeHtml(verdict, summary, latency) {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(outDir, `trace-${stamp}.html`);
+  // The flat spans too, for `threadline-doctor` (e.g. `threadline-doctor latency out/spans-….json`).
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `spans-${stamp}.json`), JSON.stringify(collector.spans()));
   const sections = [];
   for (const order of verdict.orders) {
     sections.push({

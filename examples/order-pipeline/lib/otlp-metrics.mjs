@@ -3,6 +3,7 @@
 // the end-to-end latency. Percentiles of explicit-bucket histograms are interpolated linearly inside
 // the bucket that holds the rank, then kept within the histogram's min and max.
 import { createServer } from 'node:http';
+import { readBody } from './otlp-relay.mjs';
 
 export const METRICS = {
   queueTime: 'threadline.messaging.queue.time',
@@ -285,15 +286,6 @@ export function formatLatencyTable(rows) {
   const widths = header.map((cell, i) => Math.max(cell.length, ...body.map((line) => line[i].length)));
   const line = (cells) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...body.map(line)];
-}
-
-function readBody(request) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    request.on('data', (chunk) => chunks.push(chunk));
-    request.on('end', () => resolve(Buffer.concat(chunks)));
-    request.on('error', reject);
-  });
 }
 
 /** An OTLP/HTTP JSON metrics receiver on 127.0.0.1: POST /v1/metrics. */
