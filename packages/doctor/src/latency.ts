@@ -18,6 +18,36 @@ export function latencyStats(values: readonly number[]): LatencyStats | undefine
   return { count: sorted.length, p50: nearestRank(sorted, 0.5), p99: nearestRank(sorted, 0.99), min: sorted[0]!, max: sorted[sorted.length - 1]! };
 }
 
+/** Kubernetes' generated name suffixes: `-` + 5 chars of its alphabet, or `-` + ≥ 6 hex digits with a digit. */
+const GENERATED_SUFFIX = /-(?:[bcdfghjklmnpqrstvwxz2456789]{5}|(?=[0-9a-f]*\d)[0-9a-f]{6,})$/;
+
+/**
+ * threadline's k8s-job spans carry no messaging attributes: a PRODUCER `create job …` and the
+ * Job's CONSUMER `run …` span, both with `k8s.job.name` (or `k8s.pod.name`). They are given the
+ * roles of a send and a process span, on a destination named like the metrics name it: the Job name
+ * without its generated suffix, so one row holds every Job of a kind.
+ */
+function classifyJobs(nodes: readonly Node[]): Node[] {
+  const found: Node[] = [];
+  for (const node of nodes) {
+    if (node.role !== undefined || (node.span.kind !== 'PRODUCER' && node.span.kind !== 'CONSUMER')) continue;
+    const attributes = node.span.attributes ?? {};
+    const job = attributes['k8s.job.name'];
+    const pod = attributes['k8s.pod.name'];
+    const name = typeof job === 'string' && job !== '' ? job : typeof pod === 'string' && pod !== '' ? pod : undefined;
+    if (name === undefined) continue;
+    const kind = name === job ? 'job' : 'pod';
+    const destination = name.replace(GENERATED_SUFFIX, '');
+    node.role = node.span.kind === 'PRODUCER' ? 'send' : 'receive';
+    node.system = 'kubernetes';
+    node.groupKey = `k|${kind}|${destination}`;
+    node.channel = { type: 'messaging', system: 'kubernetes', destination, label: `kubernetes ${kind}` };
+    node.operation = node.role === 'send' ? 'create' : 'process';
+    found.push(node);
+  }
+  return found;
+}
+
 const isProcess = (node: Node) => node.operation === 'process' || node.span.attributes?.['messaging.operation.type'] === 'process';
 const durationOf = (node: Node) => node.span.endTimeMs - node.span.startTimeMs;
 
@@ -38,7 +68,8 @@ interface Delivery {
  */
 export function latency(spans: readonly DoctorSpan[]): LatencyReport {
   const { nodes, byKey, parentOf, receivers, senderAtOrAbove } = indexSpans(spans);
-  const consumers = receivers.filter((node) => node.channel!.type === 'messaging');
+  const jobs = classifyJobs(nodes);
+  const consumers = [...receivers.filter((node) => node.channel!.type === 'messaging'), ...jobs.filter((node) => node.role === 'receive')];
 
   // The sends each consumer span answers: the one above it, and the ones it links to.
   const sendersOf = new Map<Node, Map<Node, 'parent' | 'link'>>();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { diagnose } from '../src/analyze';
 import { EXIT_BAD_INPUT, EXIT_CLEAN, runCli } from '../src/cli';
 import { formatLatency, formatLatencyReport } from '../src/format';
 import { latency, latencyStats, nearestRank } from '../src/latency';
@@ -231,6 +232,35 @@ describe('latency: what is and is not a hop', () => {
     ]);
     // +70 − +2.
     expect(report.endToEnd).toEqual({ count: 3, p50: 68, p99: 68, min: 68, max: 68 });
+  });
+});
+
+describe('latency: Kubernetes Jobs (threadline k8s-job spans carry no messaging attributes)', () => {
+  const job = (name: string, at: number, queue: number, run: number) => {
+    const created = span({ name: 'create job default', service: 'reporter', kind: 'PRODUCER', start: at, end: at + 90, attributes: { 'k8s.namespace.name': 'default', 'k8s.job.name': name } });
+    const ran = span({ name: `run ${name}`, service: 'report-job', kind: 'CONSUMER', parent: created, start: at + queue, end: at + queue + run, attributes: { 'k8s.job.name': name } });
+    return [created, ran];
+  };
+
+  test('create job → run: a hop named by the Job name without its generated suffix', () => {
+    const report = latency([...job('report-8c804eff', 0, 310, 88.5), ...job('report-x7k2m', 1000, 400, 100), ...job('nightly', 2000, 50, 10)]);
+    expect(report.hops.map((hop) => [hop.channel.label, hop.channel.destination, hop.producerService, hop.consumerService, hop.producerOperation, hop.messages, hop.queueTime, hop.processing?.p99])).toEqual([
+      // 310 and 400: p50 = 1st = 310, p99 = 2nd = 400; processing 88.5 and 100.
+      ['kubernetes job', 'report', 'reporter', 'report-job', 'create', 2, { count: 2, p50: 310, p99: 400, min: 310, max: 400 }, 100],
+      ['kubernetes job', 'nightly', 'reporter', 'report-job', 'create', 1, { count: 1, p50: 50, p99: 50, min: 50, max: 50 }, 10],
+    ]);
+    // Each trace: run end − create start.
+    expect(report.traces.map((trace) => [trace.last.name, trace.endToEndMs])).toEqual([
+      ['run report-8c804eff', 398.5],
+      ['run report-x7k2m', 500],
+      ['run nightly', 60],
+    ]);
+  });
+
+  test('the default view is unchanged by them: no hop, no broken hop', () => {
+    const spans = job('report-8c804eff', 0, 310, 88);
+    const report = diagnose(spans);
+    expect([report.clean, report.brokenHops, report.unconsumedSends, report.rootRatios]).toEqual([true, [], [], []]);
   });
 });
 
