@@ -29,3 +29,4 @@ export {
 export type { InjectOptions, InjectOutcome } from './propagation';
 export { copyForInjection } from './copy';
 export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './job-env';
+export { SENT_AT_FIELD, PIPELINE_TRACESTATE_KEY, writeSentAt, readSentAt, pipelineOrigin, withPipelineOrigin, metricDestinationName } from './metrics';

@@ -64,3 +64,11 @@ export function resolveEnvOptions<Config extends object>(table: EnvOptionTable<C
   }
   return resolved;
 }
+
+/**
+ * The variables every transport reads for the shared options; spread into each package's table.
+ * Typed loosely so that a package's own config type accepts it.
+ */
+export const MESSAGING_ENV_OPTIONS = {
+  pipelineLatency: { env: 'THREADLINE_PIPELINE_LATENCY', parse: envBoolean },
+} as const satisfies EnvOptionTable<{ pipelineLatency?: boolean }>;

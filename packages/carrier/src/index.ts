@@ -23,16 +23,40 @@ export {
 } from './core';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
 export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
+export {
+  MessagingMetrics,
+  disabledMetrics,
+  metricDestinationName,
+  parseEpochMs,
+  elapsedSeconds,
+  writeSentAt,
+  readSentAt,
+  pipelineOrigin,
+  withPipelineOrigin,
+  SENT_AT_FIELD,
+  PIPELINE_TRACESTATE_KEY,
+  CLOCK_SKEW_TOLERANCE_MS,
+  MAX_PLAUSIBLE_AGE_MS,
+  METRIC_SENT_MESSAGES,
+  METRIC_CONSUMED_MESSAGES,
+  METRIC_OPERATION_DURATION,
+  METRIC_PROCESS_DURATION,
+  METRIC_QUEUE_TIME,
+  METRIC_PIPELINE_DURATION,
+  METRIC_KAFKA_CONSUMER_LAG,
+  ATTR_THREADLINE_TIME_SOURCE,
+} from './metrics';
+export type { TimeSource, TimestampProblem, DestinationNameOptions, ReceivedMessage } from './metrics';
 export { isThenable, runAndEnd, runSettled, settleWhen, settlingCallback, endScope } from './run';
 export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
-export { envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
+export { MESSAGING_ENV_OPTIONS, envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
 export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';
 export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './core';
 export { packageInfo } from './package-info';
 export { WarnOnce } from './warn-once';
 export { followArray, followWhile, beginPull, FollowedContext, contextAttach, warnUnfollowed, callSite, DEFAULT_PULL_TIMEOUT_MS, FOLLOWED_METHODS } from './follow';
 export type { FollowedArray, FollowOptions, StartMessageScope } from './follow';
-export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions } from './policy';
+export type { SendOptions, ConsumeOptions, BatchOptions, MessagingSpanPolicyOptions, ConsumeMetricsOptions, BatchMetricsOptions } from './policy';
 export type {
   InstrumentationMode,
   IncomingContextPolicy,

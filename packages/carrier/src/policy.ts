@@ -9,6 +9,7 @@ import {
   type Attributes,
   type Context,
   type Link,
+  type Meter,
   type Span,
   type TimeInput,
   type TextMapGetter,
@@ -26,6 +27,7 @@ import {
 import type { CarrierAdapter } from './adapters';
 import { extractContextFrom, injectPrepared, PreparedContext, type InjectOptions, type InjectOutcome } from './propagation';
 import { endScope, settleWhen, type SettleOptions } from './run';
+import { disabledMetrics, MessagingMetrics, metricDestinationName, readSentAt, withPipelineOrigin, type TimeSource } from './metrics';
 import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
@@ -75,6 +77,10 @@ function messagingAttributes(
 export class MessagingScope {
   private ended = false;
   private prepared: PreparedContext | undefined;
+  /** Set by the policy when metrics are recorded: called once as the scope ends. */
+  onEnd: ((failed: boolean, error: unknown) => void) | undefined;
+  /** Set by the policy when metrics are recorded: inject the pipeline origin into tracestate and honour `sentAt`. */
+  recordsMetrics: { pipelineOrigin: boolean } | undefined;
 
   constructor(
     /** The span, or undefined in propagation-only mode. */
@@ -83,11 +89,16 @@ export class MessagingScope {
     readonly context: Context,
   ) {}
 
-  /** Injects this scope's context into a carrier. Never throws. */
+  /**
+   * Injects this scope's context into a carrier. Never throws. When metrics are recorded, the
+   * tracestate carries the pipeline origin and `sentAt: true` adds `threadline-sent-at`;
+   * otherwise the carrier gets exactly the context.
+   */
   inject<C>(carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+    const metered = this.recordsMetrics;
     // Serialised once per scope: every message of a batch carries the same context.
-    this.prepared ??= new PreparedContext(this.context);
-    return injectPrepared(this.prepared, carrier, adapter, options);
+    this.prepared ??= new PreparedContext(metered?.pipelineOrigin ? withPipelineOrigin(this.context) : this.context);
+    return injectPrepared(this.prepared, carrier, adapter, options, metered !== undefined && options?.sentAt === true ? Date.now() : undefined);
   }
 
   /** Runs `fn` with this scope's context active. */
@@ -102,6 +113,10 @@ export class MessagingScope {
   end(error?: unknown, failed: boolean = error !== undefined): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.onEnd !== undefined) {
+      const onEnd = this.onEnd;
+      safeExecuteInTheMiddle(() => onEnd(failed, error), (hookError) => hookError && logger.debug('recording metrics failed', hookError), true);
+    }
     if (this.span === undefined) return;
     if (failed) recordSpanError(this.span, error);
     this.span.end();
@@ -116,8 +131,8 @@ export class MessagingScope {
    * `result` itself: the caller gets its own promise back. See `runAndEnd` in run.ts.
    */
   endWith<R>(result: R, options?: SettleOptions): R {
-    // Propagation-only: nothing to end later, so no side chain.
-    if (this.span === undefined) {
+    // Propagation-only without metrics: nothing to end later, so no side chain.
+    if (this.span === undefined && this.onEnd === undefined) {
       this.ended = true;
       return result;
     }
@@ -141,6 +156,30 @@ export interface SendOptions<Message = unknown> {
   message?: Message;
   /** `messaging.operation.name` when the library's name differs from `send`. */
   operationName?: string;
+  /** The metrics' `messaging.destination.name`. @default metricDestinationName(destinationName ?? destination) */
+  metricDestination?: string;
+}
+
+/** What a consumer scope records as metrics (when a MeterProvider is set). */
+export interface ConsumeMetricsOptions {
+  /** `messaging.consumer.group.name`. */
+  consumerGroup?: string;
+  /** The metrics' `messaging.destination.name`. @default metricDestinationName(destinationName ?? destination) */
+  destination?: string;
+  /** The broker's send time of the message (epoch ms, raw; validated), for the queue time. */
+  brokerTime?: unknown;
+  /** Look for `threadline-sent-at` in the carrier first (transports whose broker has no timestamp). @default false */
+  carriedTime?: boolean;
+  /**
+   * False where the scope's end is no processing boundary (a pull's delivery, timed by the
+   * transport itself): only the counter, queue time and pipeline duration are recorded. @default true
+   */
+  duration?: boolean;
+}
+
+export interface BatchMetricsOptions extends Omit<ConsumeMetricsOptions, 'brokerTime'> {
+  /** The broker's send time of each message, index-aligned with `carriers`. */
+  brokerTimes?: readonly unknown[];
 }
 
 export interface ConsumeOptions<C, Message = unknown> {
@@ -160,6 +199,12 @@ export interface ConsumeOptions<C, Message = unknown> {
   startTime?: TimeInput;
   /** More links, after the message's own (a followed batch links each message's span to the batch span). */
   links?: Link[];
+  /**
+   * Record this message as consumed (counter, queue time, pipeline duration) at start and the
+   * handler's `messaging.process.duration` at the end. Leave undefined where another scope
+   * already counts the message (a pull's receive batch).
+   */
+  metrics?: ConsumeMetricsOptions;
 }
 
 export interface BatchOptions<C, Message = unknown> {
@@ -183,12 +228,19 @@ export interface BatchOptions<C, Message = unknown> {
   operationName?: string;
   /** When the operation began, for a span created after a pull returned. @default now */
   startTime?: TimeInput;
+  /**
+   * Record each message as consumed (counter, queue time, pipeline duration) at start, and at
+   * the end `messaging.process.duration` (`process`) or the receive's operation duration.
+   */
+  metrics?: BatchMetricsOptions;
 }
 
 export interface MessagingSpanPolicyOptions<Message> {
   /** `messaging.system`: kafka, rabbitmq, aws_sqs, mongodb, … */
   system: string;
   getTracer: () => Tracer;
+  /** The instrumentation's meter (`() => this.meter`); no metrics without it. */
+  getMeter?: () => Meter;
   getConfig: () => MessagingInstrumentationConfig<Message>;
 }
 
@@ -197,7 +249,58 @@ export interface MessagingSpanPolicyOptions<Message> {
  * context a message carries. Every threadline transport calls this instead of growing its own.
  */
 export class MessagingSpanPolicy<Message = unknown> {
+  private cachedMetrics: MessagingMetrics = disabledMetrics();
+
   constructor(private readonly options: MessagingSpanPolicyOptions<Message>) {}
+
+  /**
+   * The instruments of the instrumentation's current meter, rebuilt when `setMeterProvider`
+   * changed it. `enabled` is false for the no-op meter: then nothing is recorded or read.
+   */
+  get metrics(): MessagingMetrics {
+    const meter = this.options.getMeter?.();
+    if (meter === undefined) return this.cachedMetrics;
+    if (this.cachedMetrics.meter !== meter) this.cachedMetrics = new MessagingMetrics(meter, this.options.system);
+    return this.cachedMetrics;
+  }
+
+  private get pipelineLatency(): boolean {
+    return this.options.getConfig().pipelineLatency !== false;
+  }
+
+  /** Records a consumer scope's metrics: received now, processed (or the receive) when it ends. */
+  private meterConsumer<C>(
+    metrics: MessagingMetrics,
+    scope: MessagingScope,
+    destination: string,
+    settings: BatchMetricsOptions,
+    carriers: readonly C[],
+    getter: TextMapGetter<C>,
+    contexts: readonly (Context | undefined)[],
+    brokerTimes: readonly unknown[] | undefined,
+    operation: 'process' | 'receive',
+    operationName: string,
+  ): void {
+    const pipeline = this.pipelineLatency;
+    const group = settings.consumerGroup;
+    for (let index = 0; index < carriers.length; index++) {
+      let sentAt: unknown;
+      let source: TimeSource = 'broker';
+      if (settings.carriedTime === true) {
+        sentAt = readSentAt(carriers[index], getter);
+        if (sentAt !== undefined) source = 'carried';
+      }
+      if (sentAt === undefined) sentAt = brokerTimes?.[index];
+      metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
+    }
+    if (settings.duration === false) return;
+    const startedAt = metrics.start();
+    scope.onEnd = (failed, error) => {
+      const type = failed ? errorType(error) : undefined;
+      if (operation === 'process') metrics.processed(destination, startedAt, type, group);
+      else metrics.operation(destination, operationName, startedAt, type, group);
+    };
+  }
 
   /** The policy for one incoming message, after the config's `incomingContext`/`useLinks`. */
   incomingPolicy(message: Message | undefined): IncomingContextPolicy {
@@ -228,6 +331,21 @@ export class MessagingSpanPolicy<Message = unknown> {
    * returned scope into every message of the call, run the send in it, then end it.
    */
   startSend(options: SendOptions<Message>): MessagingScope {
+    const scope = this.sendScope(options);
+    const metrics = this.metrics;
+    if (metrics.enabled) {
+      // Counted when the send settles, with its error.type.
+      const destination = options.metricDestination ?? metricDestinationName(options.destinationName ?? options.destination);
+      const count = options.messageCount ?? 1;
+      const operationName = options.operationName ?? 'send';
+      const startedAt = metrics.start();
+      scope.recordsMetrics = { pipelineOrigin: this.pipelineLatency };
+      scope.onEnd = (failed, error) => metrics.sent(destination, count, startedAt, failed ? errorType(error) : undefined, operationName);
+    }
+    return scope;
+  }
+
+  private sendScope(options: SendOptions<Message>): MessagingScope {
     const active = context.active();
     if (!this.spansEnabled) return new MessagingScope(undefined, active);
     const attributes = messagingAttributes(this.options.system, options.destination, options.destinationName, 'send', options.operationName ?? 'send', options.attributes);
@@ -245,16 +363,17 @@ export class MessagingSpanPolicy<Message = unknown> {
    * The context one incoming message asks for, built from an empty context so that nothing
    * ambient (a poll loop's previous iteration) leaks in, and the links to put on its span.
    */
-  private incoming<C>(carrier: C, getter: TextMapGetter<C>, message: Message | undefined): { parent: Context; link?: Link } {
+  private incoming<C>(carrier: C, getter: TextMapGetter<C>, message: Message | undefined): { parent: Context; link?: Link; extracted?: Context } {
     const policy = this.incomingPolicy(message);
     if (policy === 'ignore') return { parent: ROOT_CONTEXT };
     const extracted = extractContextFrom(ROOT_CONTEXT, carrier, getter);
     if (policy === 'parent') {
       const keepBaggage = this.options.getConfig().propagateBaggage !== false;
-      return { parent: keepBaggage ? extracted : propagation.deleteBaggage(extracted) };
+      return { parent: keepBaggage ? extracted : propagation.deleteBaggage(extracted), extracted };
     }
     const spanContext = trace.getSpanContext(extracted);
     return {
+      extracted,
       parent: ROOT_CONTEXT,
       link: spanContext && trace.isSpanContextValid(spanContext) ? { context: spanContext } : undefined,
     };
@@ -265,7 +384,21 @@ export class MessagingSpanPolicy<Message = unknown> {
    * context, or a new trace with a link, as the config says. Run the handler in the scope.
    */
   startProcess<C>(options: ConsumeOptions<C, Message>): MessagingScope {
-    const { parent, link } = this.incoming(options.carrier, options.getter, options.message);
+    const { parent, link, extracted } = this.incoming(options.carrier, options.getter, options.message);
+    const scope = this.processScope(options, parent, link);
+    const settings = options.metrics;
+    if (settings !== undefined) {
+      const metrics = this.metrics;
+      if (metrics.enabled) {
+        const destination = settings.destination ?? metricDestinationName(options.destinationName ?? options.destination);
+        const brokerTimes = settings.brokerTime === undefined ? undefined : [settings.brokerTime];
+        this.meterConsumer(metrics, scope, destination, settings, [options.carrier], options.getter, [extracted], brokerTimes, 'process', options.operationName ?? 'process');
+      }
+    }
+    return scope;
+  }
+
+  private processScope<C>(options: ConsumeOptions<C, Message>, parent: Context, link: Link | undefined): MessagingScope {
     if (!this.spansEnabled) return new MessagingScope(undefined, parent);
     const attributes = messagingAttributes(this.options.system, options.destination, options.destinationName, 'process', options.operationName ?? 'process', options.attributes);
     const links = options.links === undefined ? (link ? [link] : undefined) : link ? [link, ...options.links] : options.links;
@@ -283,6 +416,18 @@ export class MessagingSpanPolicy<Message = unknown> {
    * a new trace unless `parent: 'first'` makes the first message's context its parent.
    */
   startBatch<C>(options: BatchOptions<C, Message>): MessagingScope {
+    const settings = options.metrics;
+    const metrics = settings === undefined ? undefined : this.metrics;
+    const contexts: (Context | undefined)[] | undefined = metrics?.enabled ? [] : undefined;
+    const scope = this.batchScope(options, contexts);
+    if (metrics !== undefined && contexts !== undefined) {
+      const destination = settings!.destination ?? metricDestinationName(options.destinationName ?? options.destination);
+      this.meterConsumer(metrics, scope, destination, settings!, options.carriers, options.getter, contexts, settings!.brokerTimes, options.operation, options.operationName ?? options.operation);
+    }
+    return scope;
+  }
+
+  private batchScope<C>(options: BatchOptions<C, Message>, contexts: (Context | undefined)[] | undefined): MessagingScope {
     const links: Link[] = [];
     let parent: Context = ROOT_CONTEXT;
     const count = options.carriers.length;
@@ -291,6 +436,7 @@ export class MessagingSpanPolicy<Message = unknown> {
       const policy = this.incomingPolicy(message);
       if (policy === 'ignore') continue;
       const extracted = extractContextFrom(ROOT_CONTEXT, options.carriers[index], options.getter);
+      if (contexts !== undefined) contexts[index] = extracted;
       if (index === 0 && options.parent === 'first' && policy === 'parent') {
         parent = this.options.getConfig().propagateBaggage !== false ? extracted : propagation.deleteBaggage(extracted);
       }

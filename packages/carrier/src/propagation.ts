@@ -9,6 +9,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { envVarName, recordAdapter, type CarrierAdapter } from './adapters';
+import { SENT_AT_FIELD, writeSentAt } from './metrics';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
 
@@ -65,6 +66,14 @@ export interface InjectOptions {
    * @default 'all-or-none'
    */
   budgetPolicy?: 'all-or-none' | 'traceparent-only';
+  /**
+   * Also write `threadline-sent-at` (the send time, decimal epoch ms) for a queue-time metric,
+   * on transports whose broker stamps no time. Written after the context and only when
+   * `maxEntries` leaves room: the context is never dropped for it. A value the carrier already
+   * holds is replaced (it is this hop's send time). Through a `MessagingScope` it is written
+   * only when metrics are recorded. @default false
+   */
+  sentAt?: boolean;
 }
 
 export type InjectOutcome = 'injected' | 'kept-existing' | 'no-room' | 'failed';
@@ -135,7 +144,28 @@ function hasContextKeys<C>(carrier: C, getter: TextMapGetter<C>, wanted: Set<str
  * Injects a prepared context into `carrier`: `injectContext` for callers that inject one
  * context into many carriers. Never throws.
  */
-export function injectPrepared<C>(prepared: PreparedContext, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
+export function injectPrepared<C>(prepared: PreparedContext, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions, sentAtMs?: number): InjectOutcome {
+  const outcome = injectFields(prepared, carrier, adapter, options);
+  if (sentAtMs !== undefined && (outcome === 'injected' || outcome === 'kept-existing')) addSentAt(carrier, adapter, options?.maxEntries, sentAtMs);
+  return outcome;
+}
+
+function addSentAt<C>(carrier: C, adapter: CarrierAdapter<C>, maxEntries: number | undefined, sentAtMs: number): void {
+  try {
+    if (maxEntries !== undefined) {
+      const keys = adapter.keys(carrier);
+      if (!keys.includes(SENT_AT_FIELD) && keys.length >= maxEntries) {
+        logger.debug(`carrier is full; ${SENT_AT_FIELD} not added (queue time falls back to the broker's time, if any)`);
+        return;
+      }
+    }
+    writeSentAt(carrier, adapter, sentAtMs);
+  } catch (error) {
+    logger.debug(`could not add ${SENT_AT_FIELD}`, error);
+  }
+}
+
+function injectFields<C>(prepared: PreparedContext, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
   try {
     if (typeof carrier === 'object' && carrier !== null && !Object.isExtensible(carrier)) {
       logger.debug('carrier is frozen or sealed; message sent without context');
@@ -176,7 +206,7 @@ export function injectPrepared<C>(prepared: PreparedContext, carrier: C, adapter
  * at debug level and reported in the return value, and the carrier is left usable.
  */
 export function injectContext<C>(ctx: Context, carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
-  return injectPrepared(new PreparedContext(ctx), carrier, adapter, options);
+  return injectPrepared(new PreparedContext(ctx), carrier, adapter, options, options?.sentAt === true ? Date.now() : undefined);
 }
 
 /**

@@ -95,7 +95,7 @@ export function runAndEnd<R>(scope: MessagingScope | readonly MessagingScope[], 
   const scopes: readonly MessagingScope[] = Array.isArray(scope) ? scope : [scope as MessagingScope];
   const runIn = options?.runIn === undefined ? (Array.isArray(scope) ? undefined : (scope as MessagingScope)) : (options.runIn ?? undefined);
   const call = runIn === undefined ? fn : () => runIn.run(fn);
-  if (scopes.every((each) => each.span === undefined)) {
+  if (scopes.every((each) => each.span === undefined && each.onEnd === undefined)) {
     for (const each of scopes) each.end();
     return call();
   }

@@ -57,6 +57,13 @@ export interface MessagingInstrumentationConfig<Message = unknown> extends Instr
    * @default true
    */
   followPulls?: boolean;
+  /**
+   * Carry the pipeline's first send time in the W3C tracestate (entry `threadline=o:<ms>`) and
+   * record `threadline.pipeline.duration`. Only when a MeterProvider is set; false keeps every
+   * other metric. Environment (register hook): `THREADLINE_PIPELINE_LATENCY=false`.
+   * @default true
+   */
+  pipelineLatency?: boolean;
   /** Called with each producer span after it starts. Errors it throws are caught and logged. */
   publishHook?: (span: Span, info: MessagingHookInfo<Message>) => void;
   /** Called with each consumer span after it starts. Errors it throws are caught and logged. */

@@ -30,6 +30,25 @@ export function withDriverOperation(attributes: Attributes, driverMethod: string
   return built;
 }
 
+/**
+ * The broker-side send time of a queue document: its `insertTimeField` when set and present, else
+ * its ObjectId `_id`'s creation time (whole seconds); undefined when it has neither.
+ */
+export function documentTime(document: Record<string, unknown>, insertTimeField: string | undefined): unknown {
+  if (insertTimeField !== undefined) {
+    const value = document[insertTimeField];
+    if (value !== undefined && value !== null) return value;
+  }
+  const id = document._id;
+  if (!isObjectId(id)) return undefined;
+  const getTimestamp = (id as { getTimestamp?: unknown }).getTimestamp;
+  try {
+    return typeof getTimestamp === 'function' ? (getTimestamp.call(id) as unknown) : undefined;
+  } catch {
+    return 'garbage';
+  }
+}
+
 /** Only ObjectIds become `messaging.message.id`: a string `_id` may be an e-mail address or other personal data. */
 export function withMessageId(attributes: Attributes, id: unknown): Attributes {
   if (!isObjectId(id)) return attributes;

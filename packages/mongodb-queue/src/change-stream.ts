@@ -40,6 +40,8 @@ function emitChange(reader: QueueReader, target: QueueTarget, emit: AnyFunction,
       getter: documentFieldAdapter(reader.contextField()),
       message: fullDocument,
       attributes: withMessageId(withDriverOperation(target.attributes, 'watch'), fullDocument._id),
+      // The listeners' synchronous run is the processing.
+      metrics: reader.policy.metrics.enabled ? { destination: target.namespace, brokerTime: reader.documentTime(fullDocument), carriedTime: true } : undefined,
     });
     const handed = strippedChange(reader, change);
     const activeScope = scope;

@@ -1,14 +1,21 @@
 import type { TimeInput } from '@opentelemetry/api';
 import { documentFieldAdapter, isThenable, runAndEnd, type MessagingScope } from '@threadline/carrier';
 import { withDriverOperation, withMessageId } from './attributes';
-import { isDocument, originals, registerRunner, type Doc } from './document-context';
+import { isDocument, originals, registerRunner, timedProcessing, type Doc } from './document-context';
 import type { CursorLike, CursorState, QueueReader, QueueTarget } from './internal-types';
 import { methodWrapper, type AnyFunction } from './method-wrapper';
 import { followDocuments } from './pull';
 
-/** One `receive` span for documents that arrived together, with a link to each one's producer. */
-function receiveBatch(reader: QueueReader, state: CursorState, documents: readonly unknown[], operationName: string, startTime?: TimeInput): void {
+/**
+ * One `receive` span for documents that arrived together, with a link to each one's producer. With
+ * metrics on, each document is counted consumed and the call that fetched them (`startedAt`) is the
+ * receive operation.
+ */
+function receiveBatch(reader: QueueReader, state: CursorState, documents: readonly unknown[], operationName: string, startTime?: TimeInput, startedAt = 0): void {
   if (documents.length === 0) return;
+  const metrics = reader.policy.metrics;
+  const namespace = state.target.namespace;
+  if (metrics.enabled) metrics.operation(namespace, 'receive', startedAt);
   reader.policy
     .startBatch({
       destination: state.target.namespace,
@@ -19,6 +26,9 @@ function receiveBatch(reader: QueueReader, state: CursorState, documents: readon
       attributes: withDriverOperation(state.target.attributes, operationName),
       message: documents as Doc[],
       startTime,
+      metrics: metrics.enabled
+        ? { destination: namespace, brokerTimes: documents.map((document) => (isDocument(document) ? reader.documentTime(document) : undefined)), carriedTime: true, duration: false }
+        : undefined,
     })
     .end();
 }
@@ -28,7 +38,7 @@ function flushPending(reader: QueueReader, state: CursorState): void {
   const documents = state.pending;
   state.pending = [];
   try {
-    receiveBatch(reader, state, documents, 'find', state.batchStart);
+    receiveBatch(reader, state, documents, 'find', state.batchStart, state.batchStartedAt);
   } catch (error) {
     reader.diag.debug('could not record a cursor batch', error);
   }
@@ -66,12 +76,13 @@ function handOverFromCursor(reader: QueueReader, target: QueueTarget, document: 
       reader.diag.debug('no consumer span for this document', error);
       return fn();
     }
-    return runAndEnd(scope, fn);
+    const metrics = reader.policy.metrics;
+    return timedProcessing(metrics.enabled ? { metrics, destination: target.namespace } : undefined, () => runAndEnd(scope, fn));
   });
   return handed;
 }
 
-function deliverFromCursor(reader: QueueReader, cursor: CursorLike, state: CursorState, document: unknown, callStart: number): unknown {
+function deliverFromCursor(reader: QueueReader, cursor: CursorLike, state: CursorState, document: unknown, callStart: number, callStartedAt: number): unknown {
   try {
     if (document === null || document === undefined) {
       flushPending(reader, state);
@@ -79,7 +90,10 @@ function deliverFromCursor(reader: QueueReader, cursor: CursorLike, state: Curso
     }
     // The first document of a server batch: the call that returned it fetched the batch (or, after
     // hasNext(), took its first document from the buffer).
-    if (state.pending.length === 0) state.batchStart = callStart;
+    if (state.pending.length === 0) {
+      state.batchStart = callStart;
+      state.batchStartedAt = callStartedAt;
+    }
     state.pending.push(document as Doc);
     // The cursor's buffer holds the rest of the server batch this document came in.
     if (cursor.bufferedCount() === 0) flushPending(reader, state);
@@ -90,11 +104,11 @@ function deliverFromCursor(reader: QueueReader, cursor: CursorLike, state: Curso
   }
 }
 
-function deliverArray(reader: QueueReader, state: CursorState, documents: unknown, operationName: string, startTime?: number): unknown {
+function deliverArray(reader: QueueReader, state: CursorState, documents: unknown, operationName: string, startTime?: number, startedAt?: number): unknown {
   if (!Array.isArray(documents)) return documents;
   try {
     flushPending(reader, state);
-    receiveBatch(reader, state, documents, operationName, startTime);
+    receiveBatch(reader, state, documents, operationName, startTime, startedAt);
     for (let index = 0; index < documents.length; index++) {
       documents[index] = handOverFromCursor(reader, state.target, documents[index]);
     }
@@ -117,14 +131,15 @@ export function instrumentCursor(reader: QueueReader, cursor: unknown, target: Q
   for (const name of ['next', 'tryNext', 'toArray', 'readBufferedDocuments', 'close', 'bufferedCount'] as const) {
     if (typeof candidate[name] !== 'function') return;
   }
-  const state: CursorState = { target, pending: [], batchStart: undefined, bulkDepth: 0 };
+  const state: CursorState = { target, pending: [], batchStart: undefined, batchStartedAt: 0, bulkDepth: 0 };
   const wrapNext = (original: AnyFunction): AnyFunction =>
     methodWrapper((receiver, args) => {
       const callStart = Date.now();
+      const callStartedAt = reader.policy.metrics.start();
       const result = original.apply(receiver, args);
       if (state.bulkDepth > 0 || !reader.isEnabled() || !isThenable(result)) return result;
       return Promise.resolve(result).then(
-        (document) => deliverFromCursor(reader, receiver as CursorLike, state, document, callStart),
+        (document) => deliverFromCursor(reader, receiver as CursorLike, state, document, callStart, callStartedAt),
         (error: unknown) => {
           flushPending(reader, state);
           throw error;
@@ -136,6 +151,7 @@ export function instrumentCursor(reader: QueueReader, cursor: unknown, target: Q
       if (state.bulkDepth > 0 || !reader.isEnabled()) return original.apply(receiver, args);
       // toArray reads through next() and readBufferedDocuments(): those calls are part of it.
       const callStart = Date.now();
+      const callStartedAt = reader.policy.metrics.start();
       state.bulkDepth++;
       let result: unknown;
       try {
@@ -151,7 +167,7 @@ export function instrumentCursor(reader: QueueReader, cursor: unknown, target: Q
       return Promise.resolve(result).then(
         (documents) => {
           state.bulkDepth--;
-          return deliverArray(reader, state, documents, 'toArray', callStart);
+          return deliverArray(reader, state, documents, 'toArray', callStart, callStartedAt);
         },
         (error: unknown) => {
           state.bulkDepth--;

@@ -1,5 +1,5 @@
-import { DEFAULT_DOCUMENT_CONTEXT_FIELD, documentFieldAdapter, runAndEnd, withExtractedContext, type MessagingScope } from '@threadline/carrier';
-import type { DocumentRunner, PendingDelivery } from './internal-types';
+import { DEFAULT_DOCUMENT_CONTEXT_FIELD, documentFieldAdapter, errorType, runAndEnd, runSettled, withExtractedContext, type MessagingScope } from '@threadline/carrier';
+import type { DocumentRunner, MeteredDestination, PendingDelivery } from './internal-types';
 
 export type Doc = Record<string, unknown>;
 
@@ -49,14 +49,23 @@ export function runPending<R>(pending: PendingDelivery, fn: () => R): R {
   if (pending.timer !== undefined && !pending.scope.isEnded) {
     clearImmediate(pending.timer);
     pending.timer = undefined;
-    return runAndEnd(pending.scope, fn);
+    return timedProcessing(pending.processing, () => runAndEnd(pending.scope, fn));
   }
   return pending.scope.run(fn);
 }
 
-export function deferEnd(scope: MessagingScope): PendingDelivery {
-  const pending: PendingDelivery = { scope, timer: undefined };
-  if (scope.span !== undefined) {
+/** Runs the work on one delivered document; with metrics on, its `messaging.process.duration` is recorded when it settles. */
+export function timedProcessing<R>(metered: MeteredDestination | undefined, fn: () => R): R {
+  if (metered === undefined) return fn();
+  const { metrics, destination } = metered;
+  const startedAt = metrics.start();
+  return runSettled(fn, (outcome) => metrics.processed(destination, startedAt, outcome.failed ? errorType(outcome.error) : undefined));
+}
+
+export function deferEnd(scope: MessagingScope, processing?: MeteredDestination): PendingDelivery {
+  const pending: PendingDelivery = { scope, timer: undefined, processing };
+  // With metrics the scope ends through the timer too, even without a span: a takeover needs it pending.
+  if (scope.span !== undefined || processing !== undefined) {
     pending.timer = setImmediate(() => {
       pending.timer = undefined;
       scope.end();

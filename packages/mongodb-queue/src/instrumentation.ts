@@ -14,17 +14,20 @@ import {
   DEFAULT_DOCUMENT_CONTEXT_FIELD,
   documentFieldAdapter,
   envList,
+  errorType,
   isThenable,
+  MESSAGING_ENV_OPTIONS,
   MessagingSpanPolicy,
   packageInfo,
   readEnvOptions,
+  resolveEnvOptions,
   runAndEnd,
   WarnOnce,
   type EnvOptionTable,
   type FollowedContext,
   type MessagingScope,
 } from '@threadline/carrier';
-import { isObjectId, serverAttributes, withDriverOperation, withMessageId } from './attributes';
+import { documentTime, isObjectId, serverAttributes, withDriverOperation, withMessageId } from './attributes';
 import { instrumentChangeStream } from './change-stream';
 import { instrumentCursor } from './cursor';
 import { deferEnd, hasOwn, isDocument, isValidContextField, registerRunner, runPending, type Doc } from './document-context';
@@ -101,6 +104,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     this.policy = new MessagingSpanPolicy<MongoQueueMessage>({
       system: MESSAGING_SYSTEM,
       getTracer: () => this.tracer,
+      getMeter: () => this.meter,
       getConfig: () => this.getConfig(),
     });
     this.reader = {
@@ -109,6 +113,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       isEnabled: () => this.isEnabled(),
       getConfig: () => this.getConfig(),
       contextField: () => this.contextField(),
+      documentTime: (document) => documentTime(document, this.insertTimeField()),
       stripped: (document) => this.stripped(document),
       deliverOne: (target, operationName, document, startTime) => this.deliverOne(target, operationName, document, startTime),
       wrap: (object, name, wrapper) => {
@@ -119,7 +124,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
 
   /** Also called by the constructor. */
   override setConfig(config: MongoQueueInstrumentationConfig = {}): void {
-    super.setConfig(config);
+    super.setConfig(resolveEnvOptions(MESSAGING_ENV_OPTIONS, config));
     this.envCollections = readEnvOptions(MONGODB_QUEUE_ENV_OPTIONS).collections ?? [];
     // The opt-in may have changed; collections are resolved again on their next call, and a
     // problem in the new config is reported again.
@@ -196,6 +201,24 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     if (isValidContextField(field)) return field;
     this.warnings.warn(`contextField ${JSON.stringify(field)} is not a usable top-level field name; using '${DEFAULT_DOCUMENT_CONTEXT_FIELD}'`);
     return DEFAULT_DOCUMENT_CONTEXT_FIELD;
+  }
+
+  private insertTimeField(): string | undefined {
+    const field = this.getConfig().insertTimeField;
+    if (field === undefined || isValidContextField(field)) return field;
+    this.warnings.warn(`insertTimeField ${JSON.stringify(field)} is not a usable top-level field name; the _id's time is used`);
+    return undefined;
+  }
+
+  /**
+   * Whether a document needs `threadline-sent-at` for its queue time: only when it will have neither
+   * the insert-time field nor an ObjectId `_id` (the driver makes one when `_id` is missing).
+   */
+  private needsSentAt(document: Doc): boolean {
+    const id = document._id;
+    if (id === undefined || id === null || isObjectId(id)) return false;
+    const field = this.insertTimeField();
+    return field === undefined || document[field] === undefined || document[field] === null;
   }
 
   private matches(matcher: CollectionMatcher, namespace: string, database: string): boolean {
@@ -291,7 +314,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     }
     const copy = copyForInjection(document) as Doc;
     if (document._id === undefined || document._id === null) mirrorId(copy, document);
-    scope.inject(copy, documentFieldAdapter(field));
+    // The send time is written only while metrics are recorded (the scope knows).
+    scope.inject(copy, documentFieldAdapter(field), { sentAt: this.needsSentAt(document) });
     if (!hasOwn(copy, field)) return document;
     if (!fitsWithContext(copy, sizer)) {
       this._diag.warn(`document is within 16 KiB of MongoDB's 16 MiB limit; inserted without context`);
@@ -429,6 +453,7 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
     document: Doc,
     startTime?: TimeInput,
   ): { handed: unknown; pending: PendingDelivery } {
+    const metrics = this.policy.metrics;
     const scope = this.policy.startProcess({
       destination: target.namespace,
       carrier: document,
@@ -436,8 +461,11 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       message: document,
       attributes: withMessageId(withDriverOperation(target.attributes, operationName), document._id),
       startTime,
+      // The span's end is no processing boundary (the end of the turn, unless withDocumentContext
+      // takes it over): the process duration is recorded by runPending instead.
+      metrics: metrics.enabled ? { destination: target.namespace, brokerTime: this.reader.documentTime(document), carriedTime: true, duration: false } : undefined,
     });
-    const pending = deferEnd(scope);
+    const pending = deferEnd(scope, metrics.enabled ? { metrics, destination: target.namespace } : undefined);
     const handed = this.stripped(document);
     registerRunner(handed, (fn) => runPending(pending, fn));
     return { handed, pending };
@@ -463,6 +491,8 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       if (target === undefined) return original.apply(receiver, args);
       // The span is created once the document is back, but starts when the claim was sent.
       const startTime = Date.now();
+      const metrics = this.policy.metrics;
+      const startedAt = metrics.start();
       const slot = this.isEnabled() && this.getConfig().followPulls !== false && typeof receiver === 'object' && receiver !== null ? beginClaim(receiver) : undefined;
       let result: unknown;
       this.nestedFindDepth++;
@@ -474,7 +504,17 @@ export class MongoQueueInstrumentation extends InstrumentationBase<MongoQueueIns
       if (!isThenable(result)) return result;
       const options = optionsIndex >= 0 ? args[optionsIndex] : undefined;
       const withMetadata = isDocument(options) && options.includeResultMetadata === true;
-      return Promise.resolve(result).then((value) => this.deliverClaim(target, operationName, value, withMetadata, startTime, slot));
+      if (startedAt === 0) return Promise.resolve(result).then((value) => this.deliverClaim(target, operationName, value, withMetadata, startTime, slot));
+      return Promise.resolve(result).then(
+        (value) => {
+          metrics.operation(target.namespace, 'receive', startedAt);
+          return this.deliverClaim(target, operationName, value, withMetadata, startTime, slot);
+        },
+        (error: unknown) => {
+          metrics.operation(target.namespace, 'receive', startedAt, errorType(error));
+          throw error;
+        },
+      );
     });
   }
 

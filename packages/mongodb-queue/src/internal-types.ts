@@ -1,5 +1,5 @@
 import type { Attributes, DiagLogger, TimeInput } from '@opentelemetry/api';
-import type { MessagingScope, MessagingSpanPolicy } from '@threadline/carrier';
+import type { MessagingMetrics, MessagingScope, MessagingSpanPolicy } from '@threadline/carrier';
 import type { AnyFunction } from './method-wrapper';
 import type { MongoQueueInstrumentationConfig, MongoQueueMessage } from './types';
 
@@ -48,6 +48,8 @@ export interface CursorState {
   pending: Record<string, unknown>[];
   /** When the call that fetched the current batch began (epoch ms). */
   batchStart: number | undefined;
+  /** `metrics.start()` of that call; 0 with metrics off. */
+  batchStartedAt: number;
   /** > 0 while toArray runs: its inner next()/readBufferedDocuments() calls are part of it. */
   bulkDepth: number;
 }
@@ -62,6 +64,14 @@ export type DocumentRunner = <R>(fn: () => R) => R;
 export interface PendingDelivery {
   scope: MessagingScope;
   timer: NodeJS.Immediate | undefined;
+  /** With metrics on: where the work `withDocumentContext` takes over is recorded as processing. */
+  processing?: MeteredDestination;
+}
+
+/** The instruments and the metrics' destination name of one opted-in collection. */
+export interface MeteredDestination {
+  metrics: MessagingMetrics;
+  destination: string;
 }
 
 /** What the cursor and change-stream read paths use of the instrumentation. */
@@ -72,6 +82,8 @@ export interface QueueReader {
   getConfig(): MongoQueueInstrumentationConfig;
   /** The configured context field, or the default when it is not usable. */
   contextField(): string;
+  /** The document's broker-side send time (insert-time field or ObjectId time), raw. */
+  documentTime(document: Record<string, unknown>): unknown;
   /** The document as handed to the app: without the context field when `stripContextField` is set. */
   stripped(document: unknown): unknown;
   /** Starts the CONSUMER span of one delivered document; it ends as `runPending` says. */

@@ -41,4 +41,12 @@ export interface MongoQueueInstrumentationConfig extends MessagingInstrumentatio
    * @default false
    */
   stripContextField?: boolean;
+  /**
+   * A top-level field holding each document's insert time (a `Date`, or epoch milliseconds), for
+   * the queue-time metric. Without it (or when a document lacks it) the time in the ObjectId
+   * `_id` is used, which has a resolution of one second; a document with another kind of `_id`
+   * then carries its send time in `contextField` (`threadline-sent-at`) while metrics are on.
+   * @default undefined (the `_id`'s time)
+   */
+  insertTimeField?: string;
 }

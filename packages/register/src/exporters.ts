@@ -10,23 +10,27 @@ export interface ExitSafeExporter extends SpanExporter {
   exportSync(spans: ReadableSpan[]): void;
 }
 
-type OtlpProtocol = 'http/json' | 'http/protobuf' | 'grpc';
+export type OtlpProtocol = 'http/json' | 'http/protobuf' | 'grpc';
+/** The signal part of the per-signal variables: OTEL_EXPORTER_OTLP_{TRACES,METRICS}_*. */
+export type OtlpSignal = 'TRACES' | 'METRICS';
 
-function otlpProtocol(env: NodeJS.ProcessEnv): OtlpProtocol {
-  const raw = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+export function otlpProtocol(env: NodeJS.ProcessEnv, signal: OtlpSignal = 'TRACES'): OtlpProtocol {
+  const raw = (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
   if (raw === 'http/json' || raw === 'http/protobuf' || raw === 'grpc') return raw;
   throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${raw} is not one of http/protobuf, http/json, grpc`);
 }
 
-function otlpTracesUrl(env: NodeJS.ProcessEnv): string {
-  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+/** The per-signal endpoint as given, else the base endpoint + `/v1/{path}`. */
+export function otlpUrl(env: NodeJS.ProcessEnv, signal: OtlpSignal = 'TRACES', path: string = 'traces'): string {
+  const own = env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`];
+  if (own) return own;
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318';
-  return `${base.replace(/\/+$/, '')}/v1/traces`;
+  return `${base.replace(/\/+$/, '')}/v1/${path}`;
 }
 
-function otlpHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
+export function otlpHeaders(env: NodeJS.ProcessEnv, signal: OtlpSignal = 'TRACES'): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env.OTEL_EXPORTER_OTLP_TRACES_HEADERS]) {
+  for (const raw of [env.OTEL_EXPORTER_OTLP_HEADERS, env[`OTEL_EXPORTER_OTLP_${signal}_HEADERS`]]) {
     for (const pair of (raw ?? '').split(',')) {
       const at = pair.indexOf('=');
       if (at > 0) headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
@@ -39,7 +43,7 @@ function otlpHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
  * Sends one OTLP request from a short-lived child process and waits for it. Only used from the
  * `exit` event (process.exit(), a fatal exception), where no asynchronous work can run any more.
  */
-function postSync(url: string, headers: Record<string, string>, contentType: string, body: Uint8Array): void {
+export function postSync(url: string, headers: Record<string, string>, contentType: string, body: Uint8Array, what: string = 'span'): void {
   const worker = join(__dirname, 'sync-export-worker.js');
   // Loaded here only: child_process (with net and dgram) costs start-up time and is rarely needed.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -53,7 +57,7 @@ function postSync(url: string, headers: Record<string, string>, contentType: str
       env: { PATH: process.env.PATH ?? '' },
     });
     if (result.status !== 0) {
-      logger.warn(`final span export at exit failed: ${result.stderr?.toString().trim() || result.error?.message || `status ${result.status}`}`);
+      logger.warn(`final ${what} export at exit failed: ${result.stderr?.toString().trim() || result.error?.message || `status ${result.status}`}`);
     }
   });
 }
@@ -67,7 +71,7 @@ class OtlpExporter implements ExitSafeExporter {
     private readonly protocol: OtlpProtocol,
     env: NodeJS.ProcessEnv,
   ) {
-    this.url = otlpTracesUrl(env);
+    this.url = otlpUrl(env);
     this.headers = otlpHeaders(env);
   }
 

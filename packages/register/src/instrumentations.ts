@@ -63,6 +63,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.THREADLINE_MODE === 'propagation-only' || env.THREADLINE_MODE === 'spans') config.mode = env.THREADLINE_MODE;
   if (env.THREADLINE_USE_LINKS === 'true') config.useLinks = true;
   if (env.THREADLINE_FOLLOW_PULLS === 'false') config.followPulls = false;
+  if (env.THREADLINE_PIPELINE_LATENCY === 'false') config.pipelineLatency = false;
   return config;
 }
 

@@ -98,6 +98,10 @@ function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signa
   span.end();
 }
 
+function withinTimeout(work: Promise<void>, ms: number): Promise<void> {
+  return Promise.race([work, new Promise<void>((resolve) => setTimeout(resolve, ms).unref())]);
+}
+
 function flushWithin(sdk: Sdk, ms: number): Promise<void> {
   return Promise.race([
     sdk.flush().catch((error: unknown) => logger.warn('span flush failed', error)),
@@ -113,10 +117,20 @@ function flushWithin(sdk: Sdk, ms: number): Promise<void> {
 export function installLifecycle(sdk: Sdk): void {
   let flushing = false;
   process.on('beforeExit', () => {
-    if (flushing || (runSpan === undefined && !sdk.hasPending())) return;
+    if (flushing) return;
+    // Metrics: only what changed since the last export, or this would run at every beforeExit.
+    const metricsSent = sdk.metrics?.flushChanged();
+    if (runSpan === undefined && !sdk.hasPending()) {
+      if (metricsSent === undefined) return;
+      flushing = true;
+      void withinTimeout(metricsSent, SHUTDOWN_TIMEOUT_MS).finally(() => {
+        flushing = false;
+      });
+      return;
+    }
     flushing = true;
     endRunSpan(process.exitCode);
-    void flushWithin(sdk, SHUTDOWN_TIMEOUT_MS).finally(() => {
+    void Promise.all([flushWithin(sdk, SHUTDOWN_TIMEOUT_MS), metricsSent && withinTimeout(metricsSent, SHUTDOWN_TIMEOUT_MS)]).finally(() => {
       flushing = false;
     });
   });

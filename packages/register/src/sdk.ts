@@ -9,6 +9,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { exportersFromEnv, type ExitSafeExporter } from './exporters';
+import { startMetrics, type MetricsSdk } from './metrics';
 import { propagatorFromEnv } from './propagators';
 
 /**
@@ -87,6 +88,8 @@ class ExitSafeProcessor implements SpanProcessor {
 
 export interface Sdk {
   provider: NodeTracerProvider;
+  /** Undefined for OTEL_METRICS_EXPORTER=none. */
+  metrics: MetricsSdk | undefined;
   contextManager: ProcessContextManager;
   hasPending(): boolean;
   flush(): Promise<void>;
@@ -100,11 +103,17 @@ export function startSdk(env: NodeJS.ProcessEnv): Sdk {
   const provider = new NodeTracerProvider({ resource, spanProcessors: processors });
   const contextManager = new ProcessContextManager();
   provider.register({ contextManager, propagator: propagatorFromEnv(env) });
+  // Set globally before any transport is constructed: each takes its meter at construction.
+  const metrics = startMetrics(env, resource);
   return {
     provider,
+    metrics,
     contextManager,
     hasPending: () => processors.some((processor) => processor.pending.size > 0),
-    flush: () => provider.forceFlush(),
-    exportPendingSync: () => processors.forEach((processor) => processor.exportPendingSync()),
+    flush: () => Promise.all([provider.forceFlush(), metrics?.flush()]).then(() => undefined),
+    exportPendingSync: () => {
+      processors.forEach((processor) => processor.exportPendingSync());
+      metrics?.exportPendingSync();
+    },
   };
 }

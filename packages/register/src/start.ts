@@ -69,7 +69,7 @@ export function start(env: NodeJS.ProcessEnv): Threadline | undefined {
     const loaded = loadInstrumentations(entries, config, onError);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { registerInstrumentations } = require('@opentelemetry/instrumentation') as typeof import('@opentelemetry/instrumentation');
-    registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider });
+    registerInstrumentations({ instrumentations: loaded.map((item) => item.instrumentation), tracerProvider: sdk.provider, meterProvider: sdk.metrics?.provider });
     return { sdk, instrumentations: loaded.map((item) => item.entry.short), esmHooks };
   } catch (error) {
     // The one line a user sees when set-up fails; the app itself goes on.

@@ -8,8 +8,11 @@ import {
   copyForInjection,
   envBoolean,
   envOneOf,
+  errorType,
+  MESSAGING_ENV_OPTIONS,
   MESSAGING_SYSTEM_VALUE_AWS_SQS,
   MessagingSpanPolicy,
+  metricDestinationName,
   packageInfo,
   propagationFields,
   resolveEnvOptions,
@@ -20,6 +23,7 @@ import {
   sqsAttributesAdapter,
   SQS_MAX_MESSAGE_ATTRIBUTES,
   type EnvOptionTable,
+  type MessagingMetrics,
   type Outcome,
   type MessagingScope,
 } from '@threadline/carrier';
@@ -29,12 +33,24 @@ import type {
   ClientSqsModule,
   LooseObject,
   QueueInfo,
+  Receive,
   SqsClientLike,
   SqsConsumerLike,
   SqsConsumerModule,
   SqsOperation,
 } from './internal-types';
-import { isObject, messageCarrier, messageCarrierGetter, queueInfo, unbracketed, withContextFields } from './sqs-message';
+import {
+  isObject,
+  isTemporaryQueue,
+  messageCarrier,
+  messageCarrierGetter,
+  queueInfo,
+  sentTimestampOf,
+  takeSentTimestamps,
+  unbracketed,
+  withContextFields,
+  withSentTimestamp,
+} from './sqs-message';
 import type { AttributeBudgetPolicy, SqsHookMessage, SqsInstrumentationConfig, SqsReceivedMessage } from './types';
 import { beginReceive, followReceived, noteSettled } from './pull';
 
@@ -54,18 +70,26 @@ const COMMAND_CLASSES: ReadonlyMap<string, SqsOperation> = new Map([
   ['ReceiveMessageCommand', 'ReceiveMessage'],
 ]);
 
+/** The commands that settle received messages: only timed (`messaging.client.operation.duration`), when metrics are on. */
+const SETTLE_OPERATIONS: ReadonlyMap<string, string> = new Map([
+  ['DeleteMessageCommand', 'delete'],
+  ['DeleteMessageBatchCommand', 'delete'],
+  ['ChangeMessageVisibilityCommand', 'change_visibility'],
+  ['ChangeMessageVisibilityBatchCommand', 'change_visibility'],
+]);
+
 /** Set while sqs-consumer polls: it makes a `process` span per message itself, around the handler. */
 const CONSUMER_RECEIVE = createContextKey('@threadline/sqs sqs-consumer receive');
 
 /** Which instrumented command `command` is, by class name (several SDK copies may be loaded). */
-function operationOf(command: unknown): SqsOperation | undefined {
+function operationOf<T>(command: unknown, classes: ReadonlyMap<string, T> = COMMAND_CLASSES as unknown as ReadonlyMap<string, T>): T | undefined {
   if (typeof command !== 'object' || command === null) return undefined;
   try {
     let proto: unknown = Object.getPrototypeOf(command);
     // A few levels: our own per-call copies and user subclasses sit above the SDK class.
     for (let depth = 0; depth < 4 && isObject(proto); depth++) {
       const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
-      const operation = typeof ctor?.name === 'string' ? COMMAND_CLASSES.get(ctor.name) : undefined;
+      const operation = typeof ctor?.name === 'string' ? classes.get(ctor.name) : undefined;
       if (operation !== undefined) return operation;
       proto = Object.getPrototypeOf(proto);
     }
@@ -90,6 +114,27 @@ function copyAttributes(attributes: unknown): LooseObject | undefined {
   return isObject(attributes) ? copyForInjection(attributes) : undefined;
 }
 
+/**
+ * A batch send's messages: the entries SQS accepted, and the ones it refused counted under their
+ * error code (an SQS error code, a bounded set); a failed call counts every entry as failed.
+ */
+function recordBatchSent(metrics: MessagingMetrics, queue: string, count: number, startedAt: number, outcome: Outcome): void {
+  if (outcome.failed) {
+    metrics.sent(queue, count, startedAt, errorType(outcome.error));
+    return;
+  }
+  const output = outcome.value;
+  const refused: unknown[] = isObject(output) && Array.isArray(output.Failed) ? output.Failed : [];
+  const byCode = new Map<string, number>();
+  for (const entry of refused) {
+    const code = isObject(entry) && typeof entry.Code === 'string' && entry.Code !== '' && entry.Code.length <= 64 ? entry.Code : '_OTHER';
+    byCode.set(code, (byCode.get(code) ?? 0) + 1);
+  }
+  metrics.sent(queue, Math.max(0, count - refused.length), startedAt);
+  // The call's duration is recorded once, with the accepted entries.
+  for (const [code, refusedCount] of byCode) metrics.sent(queue, refusedCount, 0, code);
+}
+
 /** `server.*` of a resolved endpoint (`{ hostname, port, protocol }`). */
 function endpointAttributes(endpoint: unknown): Attributes {
   if (!isObject(endpoint) || typeof endpoint.hostname !== 'string' || endpoint.hostname === '') return {};
@@ -110,6 +155,7 @@ function queueAttributes(queue: QueueInfo): Attributes {
 
 /** The options `THREADLINE_SQS_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const SQS_ENV_OPTIONS: EnvOptionTable<SqsInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   attributeBudgetPolicy: { env: 'THREADLINE_SQS_ATTRIBUTE_BUDGET', parse: envOneOf('all-or-none', 'traceparent-only') },
   snsEnvelope: { env: 'THREADLINE_SQS_SNS_ENVELOPE', parse: envBoolean },
 };
@@ -129,6 +175,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     this.policy = new MessagingSpanPolicy<SqsHookMessage>({
       system: MESSAGING_SYSTEM_VALUE_AWS_SQS,
       getTracer: () => this.tracer,
+      getMeter: () => this.meter,
       getConfig: () => this.getConfig(),
     });
   }
@@ -161,6 +208,11 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
 
   private get snsEnvelope(): boolean {
     return this.getConfig().snsEnvelope ?? false;
+  }
+
+  /** The metrics' `messaging.destination.name` of a queue: temporary queues collapse to one name. */
+  private metricQueue(queue: QueueInfo): string {
+    return metricDestinationName(queue.name, { temporary: isTemporaryQueue(queue.name, this.getConfig().temporaryQueuePattern) });
   }
 
   // --- module patching ---------------------------------------------------------------------
@@ -220,14 +272,29 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
 
   private wrapSend(original: AnyFunction): AnyFunction {
     const runCommand = (operation: SqsOperation, client: unknown, args: unknown[]) => this.runCommand(operation, client, original, args);
+    const runOther = (client: unknown, args: unknown[]) => this.runOther(client, original, args);
     return function send(this: unknown, ...args: unknown[]) {
-      const operation = operationOf(args[0]);
-      if (operation === undefined) {
-        noteSettled(args[0]);
-        return original.apply(this, args);
-      }
+      const operation = operationOf<SqsOperation>(args[0]);
+      if (operation === undefined) return runOther(this, args);
       return runCommand(operation, this, args);
     };
+  }
+
+  /** Any other command goes as it is; one that settles received messages is timed when metrics are on. */
+  private runOther(client: unknown, original: AnyFunction, args: unknown[]): unknown {
+    noteSettled(args[0]);
+    const metrics = this.policy.metrics;
+    if (!metrics.enabled) return original.apply(client, args);
+    const operation = operationOf(args[0], SETTLE_OPERATIONS);
+    if (operation === undefined) return original.apply(client, args);
+    const queue = this.metricQueue(queueInfo((args[0] as { input?: { QueueUrl?: unknown } }).input?.QueueUrl));
+    const startedAt = metrics.start();
+    const record = (outcome: Outcome) => metrics.operation(queue, operation, startedAt, outcome.failed ? errorType(outcome.error) : undefined);
+    const callbackIndex = typeof args[1] === 'function' ? 1 : typeof args[2] === 'function' ? 2 : -1;
+    if (callbackIndex === -1) return runSettled(() => original.apply(client, args), record);
+    const callArgs = args.slice();
+    callArgs[callbackIndex] = settlingCallback(args[callbackIndex], record);
+    return original.apply(client, callArgs);
   }
 
   /** Sends a copy of the command with context added, through the original `send`, callbacks included. */
@@ -278,13 +345,19 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
       this._diag.debug('SendMessageBatch Entries is not an array; sent without context');
     }
     const endpoint = this.customEndpoint(client);
+    const metrics = this.policy.metrics;
+    const metricQueue = metrics.enabled ? this.metricQueue(queue) : queue.name;
     const scope = this.policy.startSend({
       destination: queue.name,
       messageCount: operation === 'SendMessage' ? 1 : messages.length,
       attributes: { ...queueAttributes(queue), ...endpoint },
       message: copy,
       operationName: 'send',
+      metricDestination: metricQueue,
     });
+    // A batch that succeeds can still refuse some entries: those are counted with their error code.
+    if (operation === 'SendMessageBatch' && scope.onEnd !== undefined) scope.onEnd = undefined;
+    const batchStartedAt = operation === 'SendMessageBatch' ? metrics.start() : 0;
     let sent: object;
     try {
       for (const message of messages) this.injectInto(message, scope);
@@ -308,6 +381,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
         } catch (attributeError) {
           this._diag.debug('could not record the send result', attributeError);
         }
+        if (batchStartedAt > 0) recordBatchSent(metrics, metricQueue, messages.length, batchStartedAt, outcome);
         endScope(scope, outcome);
       },
     };
@@ -346,12 +420,18 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
     this.customEndpoint(client);
     const startTime = Date.now();
     const slot = byConsumer || this.getConfig().followPulls === false ? undefined : beginReceive(client);
+    // With metrics on, SQS is also asked for each message's SentTimestamp (the queue time), and the
+    // attribute is removed again from what the caller gets, unless the caller asked for it.
+    const metrics = this.policy.metrics;
+    const sentTimestamp = metrics.enabled ? withSentTimestamp(input) : undefined;
+    const receive: Receive = { queue, metricQueue: metrics.enabled ? this.metricQueue(queue) : queue.name, byConsumer, startTime, startedAt: metrics.start(), stripSentTimestamp: sentTimestamp !== undefined };
+    const changed = names !== undefined || sentTimestamp !== undefined;
     return {
-      command: names === undefined ? command : commandWithInput(command as object, { ...input, MessageAttributeNames: names }),
+      command: changed ? commandWithInput(command as object, { ...input, ...(names === undefined ? {} : { MessageAttributeNames: names }), ...sentTimestamp }) : command,
       run: (fn) => fn(),
       settle: (outcome) => {
         try {
-          this.recordReceive(client, queue, outcome, byConsumer, startTime, slot);
+          this.recordReceive(client, receive, outcome, slot);
         } catch (recordError) {
           this._diag.debug('could not record the receive', recordError);
         }
@@ -364,26 +444,26 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
    * span with a link per message, covering the call. Both are made when the response arrives: the
    * caller's own work happens after `send` returns (see withMessageContext).
    */
-  private recordReceive(
-    client: unknown,
-    queue: QueueInfo,
-    outcome: Outcome,
-    byConsumer: boolean,
-    startTime: number,
-    slot?: ReturnType<typeof beginReceive>,
-  ): void {
+  private recordReceive(client: unknown, receive: Receive, outcome: Outcome, slot?: ReturnType<typeof beginReceive>): void {
+    const { queue, byConsumer, startTime } = receive;
+    const output = outcome.failed ? undefined : outcome.value;
+    const received = isObject(output) && Array.isArray(output.Messages) ? output.Messages : [];
+    const messages = received.filter(isObject) as SqsReceivedMessage[];
+    // First, so that the caller never sees a SentTimestamp it did not ask for.
+    const sentTimestamps = receive.startedAt > 0 ? takeSentTimestamps(messages, receive.stripSentTimestamp) : [];
+    const metrics = this.policy.metrics;
+    metrics.operation(receive.metricQueue, 'receive', receive.startedAt, outcome.failed ? errorType(outcome.error) : undefined);
     const attributes = { ...queueAttributes(queue), ...this.customEndpoint(client) };
     if (outcome.failed) {
       const scope = this.policy.startBatch({ destination: queue.name, operation: 'receive', carriers: [], getter: messageCarrierGetter, attributes, startTime });
       endScope(scope, outcome);
       return;
     }
-    const output = outcome.value;
-    const received = isObject(output) && Array.isArray(output.Messages) ? output.Messages : [];
-    const messages = received.filter(isObject) as SqsReceivedMessage[];
-    // Empty polls make no span; sqs-consumer makes the spans around its handlers instead.
+    // Empty polls make no span; sqs-consumer makes the spans around its handlers instead (and counts there).
     if (messages.length === 0 || byConsumer) return;
     const snsEnvelope = this.snsEnvelope;
+    // The receive's own duration is recorded above; its scope's end marks no processing.
+    const metered = receive.startedAt > 0 ? { destination: receive.metricQueue, duration: false } : undefined;
     let scope: MessagingScope;
     if (messages.length === 1) {
       const [message] = messages;
@@ -394,6 +474,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
         getter: messageCarrierGetter,
         message,
         attributes,
+        metrics: metered === undefined ? undefined : { ...metered, brokerTime: sentTimestamps[0] },
       });
     } else {
       scope = this.policy.startBatch({
@@ -406,6 +487,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
         attributes,
         // A pull covers the whole call; one message's process span marks only its delivery.
         startTime,
+        metrics: metered === undefined ? undefined : { ...metered, brokerTimes: sentTimestamps },
       });
     }
     if (slot !== undefined || (!byConsumer && this.getConfig().followPulls !== false)) {
@@ -465,6 +547,8 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
           getter: messageCarrierGetter,
           message: message as SqsReceivedMessage,
           attributes,
+          // Counted here rather than at sqs-consumer's receive, with the handler's duration.
+          metrics: this.policy.metrics.enabled ? { destination: this.metricQueue(queue), brokerTime: sentTimestampOf(message) } : undefined,
         });
       } catch (error) {
         this._diag.debug('could not start the process span; the handler runs without it', error);
@@ -493,6 +577,7 @@ export class SqsInstrumentation extends InstrumentationBase<SqsInstrumentationCo
           messages: list,
           message: list,
           attributes: { ...queueAttributes(queue), ...this.customEndpoint(consumer?.sqs) },
+          metrics: this.policy.metrics.enabled ? { destination: this.metricQueue(queue), brokerTimes: list.map(sentTimestampOf) } : undefined,
         });
       } catch (error) {
         this._diag.debug('could not start the batch process span; the handler runs without it', error);

@@ -51,3 +51,18 @@ export interface CallPlan {
   /** Called once when the call ends. Never throws. */
   settle(outcome: Outcome): void;
 }
+
+/** One ReceiveMessage call, as its settle records it. */
+export interface Receive {
+  queue: QueueInfo;
+  /** The metrics' destination name (temporary queues collapsed). */
+  metricQueue: string;
+  /** sqs-consumer's own receive: its handlers make the spans and count the messages. */
+  byConsumer: boolean;
+  /** When the call began (epoch ms), the start of a span made once the response is back. */
+  startTime: number;
+  /** `metrics.start()` when the call began; 0 with metrics off. */
+  startedAt: number;
+  /** threadline asked for SentTimestamp and removes it from what the caller gets. */
+  stripSentTimestamp: boolean;
+}

@@ -113,3 +113,73 @@ export function withMessageContext<R>(
 ): R {
   return withExtractedContext(messageCarrier(message, options?.snsEnvelope === true), fn, messageCarrierGetter);
 }
+
+const SENT_TIMESTAMP = 'SentTimestamp';
+/** System attribute names that already ask SQS for `SentTimestamp`. */
+const asksSentTimestamp = (names: unknown): boolean =>
+  Array.isArray(names) && names.some((name) => name === SENT_TIMESTAMP || (typeof name === 'string' && name.toLowerCase() === 'all'));
+
+/**
+ * The fields of a receive input that also ask for `SentTimestamp` (for the queue-time metric), or
+ * undefined when the caller asks for it already or a list is not a list. `MessageSystemAttributeNames`
+ * when the caller uses it, else the older `AttributeNames`, which every supported SDK sends (3.447's
+ * serializer drops the newer field).
+ */
+export function withSentTimestamp(input: LooseObject): LooseObject | undefined {
+  const { AttributeNames: legacy, MessageSystemAttributeNames: system } = input;
+  if (asksSentTimestamp(legacy) || asksSentTimestamp(system)) return undefined;
+  if (Array.isArray(system)) return { MessageSystemAttributeNames: [...(system as unknown[]), SENT_TIMESTAMP] };
+  if (legacy === undefined || legacy === null) return { AttributeNames: [SENT_TIMESTAMP] };
+  if (Array.isArray(legacy)) return { AttributeNames: [...(legacy as unknown[]), SENT_TIMESTAMP] };
+  logger.debug('ReceiveMessage AttributeNames is not an array; SentTimestamp not requested (no queue time)');
+  return undefined;
+}
+
+/** `SentTimestamp`s threadline asked for and removed again, for sqs-consumer's handlers. */
+const removedSentTimestamps = new WeakMap<object, unknown>();
+
+/**
+ * The `SentTimestamp` of each received message, index-aligned. With `strip` (threadline asked
+ * for it, the caller did not) it is removed from the message, and `Attributes` with it when
+ * nothing else is left, so the caller sees the response it asked for.
+ */
+export function takeSentTimestamps(messages: readonly SqsReceivedMessage[], strip: boolean): unknown[] {
+  return messages.map((message) => {
+    const attributes = message.Attributes;
+    if (!isObject(attributes)) return undefined;
+    const sent = attributes[SENT_TIMESTAMP];
+    if (strip) {
+      try {
+        delete attributes[SENT_TIMESTAMP];
+        if (Object.keys(attributes).length === 0) delete message.Attributes;
+        removedSentTimestamps.set(message, sent);
+      } catch (error) {
+        logger.debug('could not remove the SentTimestamp threadline asked for', error);
+      }
+    }
+    return sent;
+  });
+}
+
+/** A received message's `SentTimestamp`, also when threadline removed it after asking for it. */
+export function sentTimestampOf(message: unknown): unknown {
+  if (!isObject(message)) return undefined;
+  if (removedSentTimestamps.has(message)) return removedSentTimestamps.get(message);
+  return isObject(message.Attributes) ? message.Attributes[SENT_TIMESTAMP] : undefined;
+}
+
+/**
+ * Names the AWS temporary queue client gives its queues: the requester's response queues (default
+ * prefix) and the host queues of virtual queues.
+ */
+const TEMPORARY_QUEUE_MARKERS = ['__RequesterClientQueues__', '__HostQueue'];
+
+/** True for a queue the metrics count as `(temporary)`: made by the temporary queue client, or matched by `pattern`. */
+export function isTemporaryQueue(name: string, pattern: RegExp | undefined): boolean {
+  if (TEMPORARY_QUEUE_MARKERS.some((marker) => name.includes(marker))) return true;
+  if (pattern instanceof RegExp) {
+    pattern.lastIndex = 0;
+    return pattern.test(name);
+  }
+  return false;
+}

@@ -48,4 +48,11 @@ export interface SqsInstrumentationConfig extends MessagingInstrumentationConfig
    * @default false
    */
   snsEnvelope?: boolean;
+  /**
+   * Queues whose names this matches are counted as `(temporary)` in the metrics'
+   * `messaging.destination.name` (per-request reply queues with generated names), like the
+   * temporary queue client's own (`__RequesterClientQueues__…`, `…__HostQueue…`). Spans keep the name.
+   * @default undefined (only the temporary queue client's names)
+   */
+  temporaryQueuePattern?: RegExp;
 }

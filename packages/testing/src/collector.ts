@@ -107,10 +107,102 @@ export function spansFromOtlpJson(request: unknown): CollectedSpan[] {
   return spans;
 }
 
+/** One metric data point a fixture exported over OTLP/HTTP JSON, flattened. */
+export interface CollectedMetricPoint {
+  name: string;
+  unit: string;
+  serviceName: string;
+  scope: string;
+  attributes: Record<string, unknown>;
+  /** Sum or gauge value. */
+  value?: number;
+  /** Histogram count, sum, min, max. */
+  count?: number;
+  sum?: number;
+  min?: number;
+  max?: number;
+  /** Aggregation temporality: 1 delta, 2 cumulative (sums and histograms). */
+  temporality?: number;
+  timeMs: number;
+}
+
+interface OtlpNumberPoint {
+  attributes?: OtlpKeyValue[];
+  asInt?: number | string;
+  asDouble?: number;
+  timeUnixNano?: string | number;
+}
+interface OtlpHistogramPoint {
+  attributes?: OtlpKeyValue[];
+  count?: number | string;
+  sum?: number;
+  min?: number;
+  max?: number;
+  timeUnixNano?: string | number;
+}
+interface OtlpMetric {
+  name: string;
+  unit?: string;
+  sum?: { dataPoints?: OtlpNumberPoint[]; aggregationTemporality?: number };
+  gauge?: { dataPoints?: OtlpNumberPoint[] };
+  histogram?: { dataPoints?: OtlpHistogramPoint[]; aggregationTemporality?: number };
+}
+interface OtlpMetricsRequest {
+  resourceMetrics?: { resource?: { attributes?: OtlpKeyValue[] }; scopeMetrics?: { scope?: { name?: string }; metrics?: OtlpMetric[] }[] }[];
+}
+
+/** Turns an OTLP/JSON ExportMetricsServiceRequest into flat points (sums, gauges, histograms). */
+export function metricsFromOtlpJson(request: unknown): CollectedMetricPoint[] {
+  const points: CollectedMetricPoint[] = [];
+  for (const resourceMetrics of (request as OtlpMetricsRequest).resourceMetrics ?? []) {
+    const serviceName = String(attributes(resourceMetrics.resource?.attributes)['service.name'] ?? '');
+    for (const scopeMetrics of resourceMetrics.scopeMetrics ?? []) {
+      const scope = scopeMetrics.scope?.name ?? '';
+      for (const metric of scopeMetrics.metrics ?? []) {
+        const base = { name: metric.name, unit: metric.unit ?? '', serviceName, scope };
+        const numbers = metric.sum ?? metric.gauge;
+        for (const point of numbers?.dataPoints ?? []) {
+          points.push({
+            ...base,
+            attributes: attributes(point.attributes),
+            value: point.asDouble ?? Number(point.asInt ?? 0),
+            temporality: metric.sum?.aggregationTemporality,
+            timeMs: nanosToMs(point.timeUnixNano),
+          });
+        }
+        for (const point of metric.histogram?.dataPoints ?? []) {
+          points.push({
+            ...base,
+            attributes: attributes(point.attributes),
+            count: Number(point.count ?? 0),
+            sum: point.sum,
+            min: point.min,
+            max: point.max,
+            temporality: metric.histogram?.aggregationTemporality,
+            timeMs: nanosToMs(point.timeUnixNano),
+          });
+        }
+      }
+    }
+  }
+  return points;
+}
+
 export interface SpanCollector {
   /** The OTLP endpoint to give a fixture (OTEL_EXPORTER_OTLP_ENDPOINT). */
   url: string;
   spans(): CollectedSpan[];
+  /** Every metric point received, in arrival order (cumulative exports repeat a series). */
+  metrics(): CollectedMetricPoint[];
+  /**
+   * The newest point of each series (name + service + attributes): with cumulative temporality,
+   * the totals so far.
+   */
+  latestMetrics(): CollectedMetricPoint[];
+  /** The HTTP headers of each metrics request received. */
+  metricRequestHeaders(): Record<string, string | string[] | undefined>[];
+  /** Resolves with `latestMetrics()` once `predicate` holds for it; rejects with a dump on timeout. */
+  waitForMetrics(predicate: (points: CollectedMetricPoint[]) => boolean, options?: { timeoutMs?: number }): Promise<CollectedMetricPoint[]>;
   /** Resolves with all spans once `predicate` holds; rejects with a dump of what arrived on timeout. */
   waitFor(predicate: (spans: CollectedSpan[]) => boolean, options?: { timeoutMs?: number }): Promise<CollectedSpan[]>;
   reset(): void;
@@ -126,14 +218,28 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** An OTLP/HTTP JSON receiver on 127.0.0.1 that keeps every span it is sent. */
+function latestPerSeries(points: CollectedMetricPoint[]): CollectedMetricPoint[] {
+  const latest = new Map<string, CollectedMetricPoint>();
+  for (const point of points) {
+    const key = JSON.stringify([point.name, point.serviceName, Object.entries(point.attributes).sort(([a], [b]) => a.localeCompare(b))]);
+    const seen = latest.get(key);
+    if (seen === undefined || seen.timeMs <= point.timeMs) latest.set(key, point);
+  }
+  return [...latest.values()];
+}
+
+/** An OTLP/HTTP JSON receiver on 127.0.0.1 that keeps every span and metric point it is sent. */
 export async function startCollector(): Promise<SpanCollector> {
   let collected: CollectedSpan[] = [];
+  let metricPoints: CollectedMetricPoint[] = [];
+  let metricHeaders: Record<string, string | string[] | undefined>[] = [];
   let waiters: Array<() => void> = [];
   const server: Server = createServer((request, response) => {
     readBody(request)
       .then((body) => {
-        if (request.method !== 'POST' || !request.url?.endsWith('/v1/traces')) {
+        const isTraces = request.url?.endsWith('/v1/traces') === true;
+        const isMetrics = request.url?.endsWith('/v1/metrics') === true;
+        if (request.method !== 'POST' || (!isTraces && !isMetrics)) {
           response.writeHead(404).end();
           return;
         }
@@ -141,7 +247,12 @@ export async function startCollector(): Promise<SpanCollector> {
           response.writeHead(415, { 'content-type': 'text/plain' }).end('this collector reads OTLP/HTTP JSON only');
           return;
         }
-        collected.push(...spansFromOtlpJson(JSON.parse(body.toString('utf8'))));
+        const parsed: unknown = JSON.parse(body.toString('utf8'));
+        if (isMetrics) {
+          metricHeaders.push({ ...request.headers });
+          metricPoints.push(...metricsFromOtlpJson(parsed));
+        }
+        else collected.push(...spansFromOtlpJson(parsed));
         response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         for (const wake of waiters) wake();
       })
@@ -153,8 +264,36 @@ export async function startCollector(): Promise<SpanCollector> {
   return {
     url: `http://127.0.0.1:${port}`,
     spans: () => [...collected],
+    metrics: () => [...metricPoints],
+    latestMetrics: () => latestPerSeries(metricPoints),
+    metricRequestHeaders: () => [...metricHeaders],
     reset() {
       collected = [];
+      metricPoints = [];
+      metricHeaders = [];
+    },
+    waitForMetrics(predicate, options) {
+      const timeoutMs = options?.timeoutMs ?? 15000;
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const latest = latestPerSeries(metricPoints);
+          if (!predicate(latest)) return;
+          cleanup();
+          resolve(latest);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          const latest = latestPerSeries(metricPoints);
+          reject(new Error(`metrics did not arrive within ${timeoutMs} ms; got ${latest.length} series:\n${latest.map((p) => `  ${p.serviceName} ${p.name} ${JSON.stringify(p.attributes)} ${p.value ?? `count=${p.count}`}`).join('\n')}`));
+        }, timeoutMs);
+        const wake = () => check();
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters = waiters.filter((waiter) => waiter !== wake);
+        };
+        waiters.push(wake);
+        check();
+      });
     },
     waitFor(predicate, options) {
       const timeoutMs = options?.timeoutMs ?? 15000;

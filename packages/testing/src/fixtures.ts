@@ -23,6 +23,11 @@ export interface FixtureOptions {
   collector?: SpanCollector;
   /** OTEL_SERVICE_NAME of the fixture. */
   serviceName?: string;
+  /**
+   * Export metrics to the collector too (OTLP/HTTP JSON, every 200 ms). Off by default:
+   * `OTEL_METRICS_EXPORTER=none`, so fixtures that test spans do not pay for metrics.
+   */
+  metrics?: boolean;
   /** Extra environment; wins over everything the runner sets. */
   env?: Record<string, string | undefined>;
   args?: string[];
@@ -63,6 +68,8 @@ function buildCommand(file: string, options: FixtureOptions): { args: string[]; 
     OTEL_TRACES_EXPORTER: options.collector ? 'otlp' : 'none',
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: '50',
+    OTEL_METRICS_EXPORTER: options.collector && options.metrics === true ? 'otlp' : 'none',
+    OTEL_METRIC_EXPORT_INTERVAL: '200',
   });
   if (options.collector) env.OTEL_EXPORTER_OTLP_ENDPOINT = options.collector.url;
   for (const [key, value] of Object.entries(options.env ?? {})) {

@@ -1,0 +1,296 @@
+import {
+  createNoopMeter,
+  createTraceState,
+  diag,
+  trace,
+  ValueType,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type Meter,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
+import { WarnOnce } from './warn-once';
+
+const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
+const warnings = new WarnOnce(logger);
+
+/** The one extra carrier field, on transports whose broker stamps no time: the send time in decimal epoch ms. */
+export const SENT_AT_FIELD = 'threadline-sent-at';
+/** The W3C tracestate key whose value `o:<epoch ms, base36>` is the pipeline's first send time. */
+export const PIPELINE_TRACESTATE_KEY = 'threadline';
+
+export const METRIC_SENT_MESSAGES = 'messaging.client.sent.messages';
+export const METRIC_CONSUMED_MESSAGES = 'messaging.client.consumed.messages';
+export const METRIC_OPERATION_DURATION = 'messaging.client.operation.duration';
+export const METRIC_PROCESS_DURATION = 'messaging.process.duration';
+export const METRIC_QUEUE_TIME = 'threadline.messaging.queue.time';
+export const METRIC_PIPELINE_DURATION = 'threadline.pipeline.duration';
+export const METRIC_KAFKA_CONSUMER_LAG = 'threadline.kafka.consumer.lag';
+export const ATTR_THREADLINE_TIME_SOURCE = 'threadline.time.source';
+
+/** Where a queue-time send timestamp came from: the broker's own, or `threadline-sent-at`. */
+export type TimeSource = 'broker' | 'carried';
+
+/** A send time later than now by up to this much is clock skew between hosts: recorded as 0. */
+export const CLOCK_SKEW_TOLERANCE_MS = 1000;
+/** Older than this is no queue time but a wrong clock or a replayed message: dropped. */
+export const MAX_PLAUSIBLE_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+
+// Semantic conventions' messaging buckets, widened for queues that hold messages for hours.
+const OPERATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
+
+export type TimestampProblem = 'missing' | 'garbage' | 'negative' | 'future' | 'absurd';
+
+/**
+ * An epoch-ms time from what a carrier or a broker holds: a number, a decimal string, a Buffer of
+ * one, or a Date. `'garbage'` for anything else, undefined for nothing at all.
+ */
+export function parseEpochMs(raw: unknown): number | 'garbage' | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw === 'number') return Number.isFinite(raw) ? raw : 'garbage';
+  if (typeof raw === 'bigint') return Number(raw);
+  if (raw instanceof Date) return Number.isFinite(raw.getTime()) ? raw.getTime() : 'garbage';
+  let text: string;
+  if (typeof raw === 'string') text = raw;
+  else if (Buffer.isBuffer(raw)) text = raw.toString('latin1');
+  else if (Array.isArray(raw) && raw.length === 1) return parseEpochMs(raw[0]);
+  else return 'garbage';
+  // Decimal only: Number() would take '0x1f', '1e3' and ' 12 '.
+  if (text.length === 0 || text.length > 20 || !/^-?\d+(\.\d+)?$/.test(text)) return 'garbage';
+  return Number(text);
+}
+
+/**
+ * Seconds from `sentAtMs` to `nowMs`, or the reason it is unusable: negative times, times beyond
+ * the skew tolerance in the future, and ages over 7 days are never recorded.
+ */
+export function elapsedSeconds(sentAt: number | 'garbage' | undefined, nowMs: number): number | TimestampProblem {
+  if (sentAt === undefined) return 'missing';
+  if (sentAt === 'garbage') return 'garbage';
+  if (sentAt < 0) return 'negative';
+  const elapsed = nowMs - sentAt;
+  if (elapsed < -CLOCK_SKEW_TOLERANCE_MS) return 'future';
+  if (elapsed > MAX_PLAUSIBLE_AGE_MS) return 'absurd';
+  return elapsed <= 0 ? 0 : elapsed / 1000;
+}
+
+function reportDropped(metric: string, problem: TimestampProblem, raw: unknown): void {
+  // A constant text per (metric, problem): WarnOnce warns once, then logs at debug.
+  warnings.warn(`${metric}: ${problem} timestamp, value dropped (the message is unaffected)`, raw);
+}
+
+/** Writes `threadline-sent-at` (now, epoch ms) into a carrier. */
+export function writeSentAt<C>(carrier: C, setter: TextMapSetter<C>, nowMs: number = Date.now()): void {
+  setter.set(carrier, SENT_AT_FIELD, String(nowMs));
+}
+
+/** The raw `threadline-sent-at` a carrier holds (validate with `parseEpochMs`). Never throws. */
+export function readSentAt<C>(carrier: C, getter: TextMapGetter<C>): unknown {
+  try {
+    return getter.get(carrier, SENT_AT_FIELD);
+  } catch {
+    return 'garbage';
+  }
+}
+
+/** The pipeline's first send time (epoch ms) a context's tracestate carries; undefined when none. */
+export function pipelineOrigin(ctx: Context | undefined): number | 'garbage' | undefined {
+  if (ctx === undefined) return undefined;
+  const value = trace.getSpanContext(ctx)?.traceState?.get(PIPELINE_TRACESTATE_KEY);
+  if (value === undefined) return undefined;
+  if (!value.startsWith('o:') || value.length > 14 || !/^[0-9a-z]+$/.test(value.slice(2))) return 'garbage';
+  return parseInt(value.slice(2), 36);
+}
+
+/**
+ * `ctx` with the pipeline origin (now) in its span context's tracestate, unless the tracestate
+ * already has one (then the context is returned as it is: the origin flows hop to hop unchanged).
+ */
+export function withPipelineOrigin(ctx: Context, nowMs: number = Date.now()): Context {
+  const spanContext = trace.getSpanContext(ctx);
+  if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return ctx;
+  const current = spanContext.traceState;
+  if (current?.get(PIPELINE_TRACESTATE_KEY) !== undefined) return ctx;
+  const traceState = (current ?? createTraceState()).set(PIPELINE_TRACESTATE_KEY, `o:${nowMs.toString(36)}`);
+  return trace.setSpanContext(ctx, { ...spanContext, traceState });
+}
+
+export interface DestinationNameOptions {
+  /** The transport knows the destination is temporary (exclusive, auto-delete, server-named, SQS temporary queue). */
+  temporary?: boolean;
+  /** A Kubernetes Job name: collapsed to its `generateName`, or with the generated suffix removed. */
+  kind?: 'job';
+  /** The Job's `metadata.generateName`, when set. */
+  generateName?: string;
+}
+
+// Kubernetes' generated suffix: 5 characters from its vowel-free alphabet; or a run id/hash of
+// 6+ hex digits holding at least one digit (so words like `-decade` stay).
+const JOB_SUFFIX = /-(?:[bcdfghjklmnpqrstvwxz2456789]{5}|(?=[0-9a-f]*[0-9])[0-9a-f]{6,})$/;
+
+/**
+ * The `messaging.destination.name` of a metric: generated names collapse so that the number of
+ * series stays bounded. RabbitMQ `amq.gen-…` → `amq.gen-*`; temporary destinations →
+ * `(temporary)`; Job names → their `generateName`, else without the generated suffix; every
+ * other name (MongoDB collections included) as it is.
+ */
+export function metricDestinationName(name: string, options?: DestinationNameOptions): string {
+  if (options?.temporary === true) return '(temporary)';
+  if (name.startsWith('amq.gen-')) return 'amq.gen-*';
+  if (options?.kind === 'job') {
+    if (options.generateName !== undefined && options.generateName.length > 0) return options.generateName;
+    return name.replace(JOB_SUFFIX, '');
+  }
+  return name;
+}
+
+function isNoopMeter(meter: Meter): boolean {
+  const noop = createNoopMeter();
+  if (meter === noop || meter instanceof (noop.constructor as new () => Meter)) return true;
+  // Another copy of @opentelemetry/api: its no-op classes keep their names.
+  return (meter as { constructor?: { name?: string } }).constructor?.name === 'NoopMeter';
+}
+
+/** What a consumer knows about one message when it hands it over. */
+export interface ReceivedMessage {
+  /** `messaging.consumer.group.name`, when there is one. */
+  consumerGroup?: string;
+  /** The send time of this hop, raw (validated here): epoch ms as number, decimal string or Buffer, or a Date. */
+  sentAt?: unknown;
+  /** Where `sentAt` came from. @default 'carried' */
+  source?: TimeSource;
+  /** The message's extracted context, whose tracestate may hold the pipeline origin. */
+  context?: Context;
+  /** Messages this call delivered (a batch handed over at once). @default 1 */
+  count?: number;
+  /** `messaging.operation.name` of the consumed counter. @default 'process' */
+  operationName?: string;
+}
+
+const CACHE_LIMIT = 1000;
+
+/**
+ * The messaging instruments of one Meter, and the only code that records them. Built from a
+ * no-op meter (no MeterProvider, `OTEL_METRICS_EXPORTER=none`) it is `enabled: false` and
+ * every method returns at once, before reading a clock or parsing anything.
+ */
+export class MessagingMetrics {
+  readonly enabled: boolean;
+  private readonly sentCounter: Counter | undefined;
+  private readonly consumedCounter: Counter | undefined;
+  private readonly operationHistogram: Histogram | undefined;
+  private readonly processHistogram: Histogram | undefined;
+  private readonly queueHistogram: Histogram | undefined;
+  private readonly pipelineHistogram: Histogram | undefined;
+  private readonly lagGauge: Gauge | undefined;
+  // Attribute objects reused per series: building one per message is most of the cost.
+  private readonly attributeCache = new Map<string, Attributes>();
+
+  constructor(
+    readonly meter: Meter,
+    /** `messaging.system`. */
+    readonly system: string,
+  ) {
+    this.enabled = !isNoopMeter(meter);
+    if (!this.enabled) return;
+    this.sentCounter = meter.createCounter(METRIC_SENT_MESSAGES, { unit: '{message}', description: 'Messages handed to the broker.', valueType: ValueType.INT });
+    this.consumedCounter = meter.createCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to the application.', valueType: ValueType.INT });
+    this.operationHistogram = meter.createHistogram(METRIC_OPERATION_DURATION, { unit: 's', description: 'Duration of a messaging operation the client performs.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
+    this.processHistogram = meter.createHistogram(METRIC_PROCESS_DURATION, { unit: 's', description: 'Duration of the application processing one message or batch.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
+    this.queueHistogram = meter.createHistogram(METRIC_QUEUE_TIME, { unit: 's', description: 'Time a message waited between its send and its receive, for this hop.', advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
+    this.pipelineHistogram = meter.createHistogram(METRIC_PIPELINE_DURATION, { unit: 's', description: "Time since the pipeline's first send, at this receive.", advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
+    this.lagGauge = meter.createGauge(METRIC_KAFKA_CONSUMER_LAG, { unit: '{message}', description: 'Messages in the partition after the one just consumed.', valueType: ValueType.INT });
+  }
+
+  /** A start time for a duration (`performance.now()`), 0 when disabled. */
+  start(): number {
+    return this.enabled ? performance.now() : 0;
+  }
+
+  private attributes(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
+    const key = `${operation}\u0001${destination}\u0001${group ?? ''}\u0001${error ?? ''}\u0001${extraKey ?? ''}\u0001${extraValue ?? ''}`;
+    let attributes = this.attributeCache.get(key);
+    if (attributes !== undefined) return attributes;
+    attributes = {};
+    attributes['messaging.system'] = this.system;
+    attributes['messaging.destination.name'] = destination;
+    if (operation !== '') attributes['messaging.operation.name'] = operation;
+    if (group !== undefined) attributes['messaging.consumer.group.name'] = group;
+    if (error !== undefined) attributes['error.type'] = error;
+    if (extraKey !== undefined && extraValue !== undefined) attributes[extraKey] = extraValue;
+    if (this.attributeCache.size >= CACHE_LIMIT) this.attributeCache.clear();
+    this.attributeCache.set(key, attributes);
+    return attributes;
+  }
+
+  /** `count` messages sent (the call settled), and the send's `messaging.client.operation.duration`. */
+  sent(destination: string, count: number, startedAt: number, errorType?: string, operationName: string = 'send'): void {
+    if (!this.enabled) return;
+    const attributes = this.attributes(operationName, destination, undefined, errorType);
+    this.sentCounter!.add(count, attributes);
+    if (startedAt > 0) this.operationHistogram!.record((performance.now() - startedAt) / 1000, attributes);
+  }
+
+  /** One client operation (receive, settle, …) that sent nothing: its duration only. */
+  operation(destination: string, operationName: string, startedAt: number, errorType?: string, consumerGroup?: string): void {
+    if (!this.enabled || startedAt <= 0) return;
+    this.operationHistogram!.record((performance.now() - startedAt) / 1000, this.attributes(operationName, destination, consumerGroup, errorType));
+  }
+
+  /**
+   * A message (or `count`) handed to the application: the consumed counter, this hop's queue
+   * time from `sentAt`, and the pipeline duration from the context's tracestate (when
+   * `pipeline` is true). Bad timestamps are dropped with a diag message.
+   */
+  received(destination: string, message: ReceivedMessage, pipeline: boolean = true): void {
+    if (!this.enabled) return;
+    const group = message.consumerGroup;
+    this.consumedCounter!.add(message.count ?? 1, this.attributes(message.operationName ?? 'process', destination, group, undefined));
+    const now = Date.now();
+    const source = message.source ?? 'carried';
+    const waited = elapsedSeconds(parseEpochMs(message.sentAt), now);
+    if (typeof waited === 'number') {
+      this.queueHistogram!.record(waited, this.attributes('', destination, group, undefined, ATTR_THREADLINE_TIME_SOURCE, source));
+    } else {
+      reportDropped(METRIC_QUEUE_TIME, waited, message.sentAt);
+    }
+    if (pipeline && message.context !== undefined) this.pipelineFrom(destination, message.context, group, now);
+  }
+
+  /** `threadline.pipeline.duration` now, from the origin a context carries; nothing when it carries none. */
+  pipelineFrom(destination: string, ctx: Context, consumerGroup?: string, nowMs: number = Date.now()): void {
+    if (!this.enabled) return;
+    const origin = pipelineOrigin(ctx);
+    if (origin === undefined) return;
+    const elapsed = elapsedSeconds(origin, nowMs);
+    if (typeof elapsed === 'number') this.pipelineHistogram!.record(elapsed, this.attributes('', destination, consumerGroup, undefined));
+    else reportDropped(METRIC_PIPELINE_DURATION, elapsed, origin);
+  }
+
+  /** `messaging.process.duration` of the application's handling of one message or batch. */
+  processed(destination: string, startedAt: number, errorType?: string, consumerGroup?: string): void {
+    if (!this.enabled || startedAt <= 0) return;
+    this.processHistogram!.record((performance.now() - startedAt) / 1000, this.attributes('process', destination, consumerGroup, errorType));
+  }
+
+  /** Kafka consumer lag of one partition: high watermark − (offset + 1), never below 0. */
+  lag(destination: string, consumerGroup: string | undefined, partition: number | string, highWatermark: unknown, offset: unknown): void {
+    if (!this.enabled) return;
+    const high = Number(highWatermark);
+    const at = Number(offset);
+    if (!Number.isFinite(high) || !Number.isFinite(at) || high < 0 || at < 0) return;
+    this.lagGauge!.record(Math.max(0, high - (at + 1)), this.attributes('', destination, consumerGroup, undefined, 'messaging.destination.partition.id', String(partition)));
+  }
+}
+
+const disabledCache = new MessagingMetrics(createNoopMeter(), '');
+
+/** Metrics that record nothing (for code that has no meter). */
+export function disabledMetrics(): MessagingMetrics {
+  return disabledCache;
+}
