@@ -266,6 +266,7 @@ function printLatency(latency) {
   for (const line of latency.table) say(`  ${line}`);
   say(dim('  queue: threadline.messaging.queue.time; processing: messaging.process.duration; messages: messaging.client.consumed.messages'));
   say(dim('  p50/p99 interpolated inside the histogram buckets (kept within each histogram\'s min and max)'));
+  for (const note of latency.notes) say(dim(`  note: ${note}`));
   for (const order of latency.orders) {
     say(
       order.ms === undefined

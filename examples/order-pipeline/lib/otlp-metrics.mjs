@@ -343,5 +343,19 @@ export function latencyReport(points, { pipeline, orderIds }) {
   });
   const found = new Map(orderLatencies(points).map((entry) => [entry.orderId, entry]));
   const orders = orderIds.map((orderId) => found.get(orderId) ?? { orderId, ms: undefined, exact: false, records: 0 });
-  return { rows, orders, table: rows.length > 0 ? formatLatencyTable(rows) : [], points: points.length };
+  return { rows, orders, table: rows.length > 0 ? formatLatencyTable(rows) : [], notes: latencyNotes(rows), points: points.length };
+}
+
+/** What a reader of the table must know about some rows' numbers. */
+export function latencyNotes(rows) {
+  const notes = [];
+  for (const row of rows) {
+    if (row.system === 'mongodb' && row.timeSources.includes('broker')) {
+      notes.push(`${hopLabel(row)}: the queue time comes from the document's ObjectId, which holds whole seconds: it reads up to 1 s more than the real wait`);
+    }
+    if (row.queue !== undefined && row.processing === undefined) {
+      notes.push(`${hopLabel(row)}: no processing time was recorded (e.g. an await-style pull, whose work has no end threadline can see)`);
+    }
+  }
+  return notes;
 }

@@ -56,6 +56,7 @@ ${latency.rows
 <ul class="latency-orders">
 ${latency.orders.map((order) => `<li>order <strong>${escapeHtml(order.orderId)}</strong>: ${escapeHtml(order.ms === undefined ? 'no end-to-end latency arrived' : `${formatMs(order.ms)} end to end${order.exact ? '' : ' (interpolated)'}`)}</li>`).join('\n')}
 </ul>
+${(latency.notes ?? []).map((note) => `<p class="latency-note">${escapeHtml(note)}</p>`).join('\n')}
 <p class="latency-note">queue: threadline.messaging.queue.time · processing: messaging.process.duration · messages: messaging.client.consumed.messages · end to end: threadline.pipeline.duration from the api's send to the order's report job. p50/p99 are interpolated inside the histogram buckets, within each histogram's min and max.</p>`;
   return `<section class="latency" id="latency">
 <h2>Where the time goes <span class="info">from the metrics the services sent over OTLP</span></h2>

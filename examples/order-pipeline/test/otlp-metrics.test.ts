@@ -6,6 +6,8 @@ import {
   createMetricStore,
   formatLatencyTable,
   histogramStats,
+  latencyNotes,
+  latencyReport,
   latencyRows,
   mergeHistograms,
   orderLatencies,
@@ -247,6 +249,29 @@ describe('latencyRows and orderLatencies', () => {
       { orderId: 'a1', ms: expect.closeTo(4200, 6), exact: true, records: 2 },
       { orderId: 'b2', ms: expect.closeTo(49.75, 6), exact: false, records: 1 },
     ]);
+  });
+});
+
+describe('latencyReport and its notes', () => {
+  test('the rows, each order (found or not), the table and the notes', () => {
+    const store = createMetricStore();
+    store.add(request());
+    const report = latencyReport(store.points(), { pipeline: ['api', 'payments', 'shipping', 'notifier', 'reporter', 'report-job'], orderIds: ['a1', 'zz'] });
+    expect(report.rows).toHaveLength(3);
+    expect(report.orders.map((order: { orderId: string; ms?: number }) => [order.orderId, order.ms === undefined])).toEqual([
+      ['a1', false],
+      ['zz', true],
+    ]);
+    expect(report.table[2]).toMatch(/^api → payments/);
+    expect(report.notes).toEqual(['payments → shipping (rabbitmq shipping): no processing time was recorded (e.g. an await-style pull, whose work has no end threadline can see)']);
+  });
+
+  test('MongoDB queue times from the ObjectId are whole seconds: said so', () => {
+    const row = { producerService: 'notifier', consumerService: 'reporter', system: 'mongodb', destination: 'shop.outbox', timeSources: ['broker'], queue: { p50: 943 }, processing: { p50: 50 } };
+    expect(latencyNotes([row])).toEqual([
+      "notifier → reporter (mongodb shop.outbox): the queue time comes from the document's ObjectId, which holds whole seconds: it reads up to 1 s more than the real wait",
+    ]);
+    expect(latencyNotes([{ ...row, timeSources: ['carried'] }])).toEqual([]);
   });
 });
 
