@@ -18,10 +18,13 @@ import {
   amqpHeadersAdapter,
   copyForInjection,
   endScope,
+  errorType,
   envPositiveInteger,
   envPositiveNumber,
   isThenable,
+  MESSAGING_ENV_OPTIONS,
   MessagingSpanPolicy,
+  metricDestinationName,
   packageInfo,
   recordSpanError,
   resolveEnvOptions,
@@ -55,6 +58,7 @@ const CHANNEL_METHODS: (keyof ChannelPrototype)[] = ['publish', 'consume', 'get'
 
 /** The options `THREADLINE_AMQPLIB_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const AMQPLIB_ENV_OPTIONS: EnvOptionTable<AmqplibInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   maxUnsettledSpans: { env: 'THREADLINE_AMQPLIB_MAX_UNSETTLED_SPANS', parse: envPositiveInteger },
   unsettledTimeoutMs: { env: 'THREADLINE_AMQPLIB_UNSETTLED_TIMEOUT_MS', parse: envPositiveNumber },
 };
@@ -69,6 +73,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     system: MESSAGING_SYSTEM_VALUE_RABBITMQ,
     getTracer: () => this.tracer,
     getConfig: () => this.getConfig(),
+    getMeter: () => this.meter,
   });
 
   private readonly unsettled = new UnsettledSpans(() => this.unsettledLimits(), this._diag);
@@ -224,6 +229,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       scope = this.policy.startSend({
         destination: typeof exchange === 'string' && exchange !== '' ? exchange : DEFAULT_EXCHANGE,
         destinationName: producerDestination(exchange, routingKey),
+        metricDestination: publishMetricDestination(exchange, routingKey),
         attributes: this.publishAttributes(channel, routingKey, properties),
         message: { content: content as Buffer, fields: { exchange: exchange as string, routingKey: routingKey as string }, properties },
       });
@@ -284,7 +290,8 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
     }
     // for-in keys, like amqplib's encoder: the copy encodes exactly as the caller's headers would.
     const headers = copyForInjection(userHeaders as object | null | undefined, true);
-    if (scope.inject(headers, amqpHeadersAdapter) !== 'injected') return undefined;
+    // RabbitMQ stamps no send time: threadline-sent-at carries it (only while metrics are recorded).
+    if (scope.inject(headers, amqpHeadersAdapter, { sentAt: true }) !== 'injected') return undefined;
     if (tableBytesUpperBound(headers, 0) > HEADER_TABLE_BUDGET) {
       // amqplib encodes headers into a fixed 64 KiB buffer and throws past it: a message whose
       // headers might only fit without the context goes exactly as given.
@@ -325,7 +332,7 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
   /** The consumer callback amqplib calls: each message runs in its own CONSUMER span. */
   private tracedHandler(channel: AmqpChannel, queue: unknown, handler: AnyFunction, autoAck: boolean): AnyFunction {
     const start = (message: AmqplibMessage) => this.startProcess(channel, queue, message, autoAck);
-    const run = (scope: MessagingScope, fn: () => unknown) => this.runHandler(scope, autoAck, fn);
+    const run = (scope: MessagingScope, fn: () => unknown) => this.runHandler(scope, autoAck, fn, queue);
     return function tracedConsumer(this: unknown, ...args: unknown[]) {
       const [message] = args;
       // null is amqplib's "consumer cancelled by the broker".
@@ -355,6 +362,14 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
         getter: amqpHeadersAdapter,
         attributes: this.serverAttributes(channel, attributes),
         message,
+        metrics: {
+          destination: metricDestinationName(queueName),
+          carriedTime: true,
+          // The publisher's `timestamp` property (seconds), when the message carries no threadline-sent-at.
+          brokerTime: typeof properties?.timestamp === 'number' ? properties.timestamp * 1000 : undefined,
+          // The span waits for the ack; the handler is timed by runHandler.
+          process: false,
+        },
       });
       if (!autoAck && scope.span !== undefined) this.unsettled.track(channel, fields?.deliveryTag, scope);
       return scope;
@@ -368,10 +383,13 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
    * Runs a handler in its span. With noAck the span ends when the handler returns or its promise
    * settles; otherwise a failure is recorded and the span waits for ack, nack, reject or close.
    */
-  private runHandler(scope: MessagingScope, autoAck: boolean, handler: () => unknown): unknown {
+  private runHandler(scope: MessagingScope, autoAck: boolean, handler: () => unknown, queue: unknown): unknown {
+    const metrics = this.policy.metrics;
+    const startedAt = metrics.start();
     return runSettled(
       () => scope.run(handler),
       (outcome) => {
+        if (startedAt > 0) metrics.processed(metricQueue(queue), startedAt, outcome.failed ? errorType(outcome.error) : undefined);
         if (autoAck) endSettled(scope, 'no_ack', undefined, outcome.failed ? { error: outcome.error } : undefined);
         else if (outcome.failed && scope.span !== undefined && !scope.isEnded) recordSpanError(scope.span, outcome.error);
       },
@@ -390,37 +408,57 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       if (scope !== undefined && autoAck) endSettled(scope, 'no_ack');
     };
     const follows = () => this.isEnabled() && this.getConfig().followPulls !== false;
+    const receiveTimer = () => this.receiveTimer();
     return function get(this: unknown, ...args: unknown[]) {
       const channel = this as AmqpChannel;
       const slot = follows() ? beginGet(channel) : undefined;
+      const received = receiveTimer();
       const result = original.apply(this, args);
       if (!isThenable(result)) return result;
-      return result.then((message: unknown) => {
-        fetched(channel, args[0], args[1], message, slot);
-        return message;
-      });
+      return result.then(
+        (message: unknown) => {
+          received?.(args[0], undefined);
+          fetched(channel, args[0], args[1], message, slot);
+          return message;
+        },
+        (error: unknown) => {
+          received?.(args[0], error);
+          throw error;
+        },
+      );
     };
   }
 
   private wrapCallbackGet(original: AnyFunction): AnyFunction {
     const start = (channel: AmqpChannel, queue: unknown, message: AmqplibMessage, autoAck: boolean) =>
       this.startProcess(channel, queue, message, autoAck);
-    const run = (scope: MessagingScope, autoAck: boolean, fn: () => unknown) => this.runHandler(scope, autoAck, fn);
+    const run = (scope: MessagingScope, autoAck: boolean, fn: () => unknown, queue: unknown) => this.runHandler(scope, autoAck, fn, queue);
+    const receiveTimer = () => this.receiveTimer();
     return function get(this: unknown, ...args: unknown[]) {
       const channel = this as AmqpChannel;
       const [queue, options, callback] = args;
       if (typeof callback !== 'function') return original.apply(this, args);
       const autoAck = noAck(options);
       const startFor = (message: AmqplibMessage) => start(channel, queue, message, autoAck);
-      args[2] = function received(this: unknown, ...results: unknown[]) {
+      const received = receiveTimer();
+      args[2] = function gotten(this: unknown, ...results: unknown[]) {
         const [error, message] = results;
+        received?.(queue, error);
         if (error != null || !isObject(message)) return callback.apply(this, results);
         const scope = startFor(message as unknown as AmqplibMessage);
         if (scope === undefined) return callback.apply(this, results);
-        return run(scope, autoAck, () => callback.apply(this, results));
+        return run(scope, autoAck, () => callback.apply(this, results), queue);
       };
       return original.apply(this, args);
     };
+  }
+
+  /** Times one `get` round trip as `messaging.client.operation.duration` (receive); undefined while metrics are off. */
+  private receiveTimer(): ((queue: unknown, error: unknown) => void) | undefined {
+    const metrics = this.policy.metrics;
+    if (!this.isEnabled() || !metrics.enabled) return undefined;
+    const startedAt = metrics.start();
+    return (queue, error) => metrics.operation(metricQueue(queue), 'receive', startedAt, error === undefined || error === null ? undefined : errorType(error));
   }
 
   // ---- settlement --------------------------------------------------------------------------
@@ -463,6 +501,17 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
       return result;
     };
   }
+}
+
+/** A queue's metric name: server-named `amq.gen-…` queues collapse. */
+function metricQueue(queue: unknown): string {
+  return metricDestinationName(typeof queue === 'string' && queue !== '' ? queue : DEFAULT_EXCHANGE);
+}
+
+/** The exchange, or for the default exchange the queue (routing key): routing keys are unbounded. */
+function publishMetricDestination(exchange: unknown, routingKey: unknown): string {
+  if (typeof exchange === 'string' && exchange !== '') return metricDestinationName(exchange);
+  return metricQueue(routingKey);
 }
 
 function noAck(options: unknown): boolean {

@@ -73,11 +73,14 @@ export interface FixtureRun {
   service: string;
   loader?: FixtureOptions['loader'];
   collector?: SpanCollector;
+  /** Export metrics to the collector (OTLP JSON every 200 ms and at exit). */
+  metrics?: boolean;
 }
 
 function options(run: FixtureRun): FixtureOptions {
   return {
     collector: run.collector,
+    metrics: run.metrics,
     serviceName: run.service,
     loader: run.loader ?? 'import',
     // Generous: the suite shares two cores with brokers and other suites.

@@ -175,6 +175,11 @@ export interface ConsumeMetricsOptions {
    * transport itself): only the counter, queue time and pipeline duration are recorded. @default true
    */
   duration?: boolean;
+  /**
+   * Record `messaging.process.duration` when the scope ends. False where the scope outlives the
+   * handler (a RabbitMQ span that waits for the ack): the transport times the handler itself. @default true
+   */
+  process?: boolean;
 }
 
 export interface BatchMetricsOptions extends Omit<ConsumeMetricsOptions, 'brokerTime'> {
@@ -293,7 +298,8 @@ export class MessagingSpanPolicy<Message = unknown> {
       if (sentAt === undefined) sentAt = brokerTimes?.[index];
       metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
     }
-    if (settings.duration === false) return;
+    // `duration` (metrics2) and `process` (metrics) are the same switch, named twice on two branches.
+    if (settings.duration === false || settings.process === false) return;
     const startedAt = metrics.start();
     scope.onEnd = (failed, error) => {
       const type = failed ? errorType(error) : undefined;

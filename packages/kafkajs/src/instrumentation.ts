@@ -18,6 +18,7 @@ import {
   envPositiveInteger,
   isThenable,
   kafkaHeadersAdapter,
+  MESSAGING_ENV_OPTIONS,
   MessagingSpanPolicy,
   packageInfo,
   resolveEnvOptions,
@@ -38,6 +39,7 @@ export const SUPPORTED_VERSIONS: string[] = ['>=1.16.0 <3'];
 
 /** The options `THREADLINE_KAFKAJS_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   captureMessageKey: { env: 'THREADLINE_KAFKAJS_CAPTURE_MESSAGE_KEY', parse: envBoolean },
   batchParent: { env: 'THREADLINE_KAFKAJS_BATCH_PARENT', parse: envOneOf('first', 'none') },
   maxMessageBytes: { env: 'THREADLINE_KAFKAJS_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
@@ -58,6 +60,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       system: MESSAGING_SYSTEM_VALUE_KAFKA,
       getTracer: () => this.tracer,
       getConfig: () => this.getConfig(),
+      getMeter: () => this.meter,
     });
   }
 
@@ -324,7 +327,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       try {
         const overrides: LooseObject = {};
         if (typeof config.eachMessage === 'function') {
-          overrides.eachMessage = this.wrapEachMessage(config.eachMessage as AnyFunction, endpoint);
+          overrides.eachMessage = this.wrapEachMessage(config.eachMessage as AnyFunction, endpoint, this.watchHighWatermarks(thisArg));
         }
         if (typeof config.eachBatch === 'function') {
           overrides.eachBatch = this.wrapEachBatch(config.eachBatch as AnyFunction, endpoint);
@@ -338,9 +341,30 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     });
   }
 
-  private wrapEachMessage(handler: AnyFunction, endpoint: KafkaEndpointInfo): AnyFunction {
+  /**
+   * eachMessage is not handed the batch's high watermark; kafkajs announces it with every batch
+   * in its `consumer.start_batch_process` event. Listened to only while metrics are recorded.
+   */
+  private watchHighWatermarks(consumer: unknown): Map<string, unknown> | undefined {
+    if (!this.policy.metrics.enabled || !isObject(consumer) || typeof consumer.on !== 'function') return undefined;
+    const event = isObject(consumer.events) ? consumer.events.START_BATCH_PROCESS : undefined;
+    if (typeof event !== 'string') return undefined;
+    const watermarks = new Map<string, unknown>();
+    try {
+      (consumer.on as AnyFunction).call(consumer, event, (raw: unknown) => {
+        const payload = isObject(raw) && isObject(raw.payload) ? raw.payload : undefined;
+        if (payload !== undefined) watermarks.set(`${String(payload.topic)}\u0000${String(payload.partition)}`, payload.highWatermark);
+      });
+    } catch (error) {
+      this._diag.debug('could not listen for kafkajs batch events; no consumer lag for eachMessage', error);
+      return undefined;
+    }
+    return watermarks;
+  }
+
+  private wrapEachMessage(handler: AnyFunction, endpoint: KafkaEndpointInfo, watermarks: Map<string, unknown> | undefined): AnyFunction {
     return forwarding((thisArg, args) => {
-      const scope = this.isEnabled() ? this.startMessage(args[0], endpoint) : undefined;
+      const scope = this.isEnabled() ? this.startMessage(args[0], endpoint, watermarks) : undefined;
       if (scope === undefined) return handler.apply(thisArg, args);
       return runAndEnd(scope, () => handler.apply(thisArg, args));
     });
@@ -362,7 +386,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     });
   }
 
-  private startMessage(payload: unknown, endpoint: KafkaEndpointInfo): MessagingScope | undefined {
+  private startMessage(payload: unknown, endpoint: KafkaEndpointInfo, watermarks?: Map<string, unknown>): MessagingScope | undefined {
     try {
       if (!isObject(payload) || !isObject(payload.message)) return undefined;
       const topic = String(payload.topic);
@@ -371,12 +395,18 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       // Attributes only matter when there is a span to carry them.
       const attributes = this.getConfig().mode === 'propagation-only' ? undefined : this.messageAttributes(message, this.consumerAttributes(endpoint, partition));
       const received: KafkaJsReceivedMessage = { kind: 'message', topic, partition, message };
+      const metrics = this.policy.metrics;
+      if (metrics.enabled && watermarks !== undefined) {
+        metrics.lag(topic, endpoint.groupId, partition, watermarks.get(`${topic}\u0000${String(partition)}`), message.offset);
+      }
       return this.policy.startProcess({
         destination: topic,
         carrier: message.headers as LooseObject | undefined,
         getter: kafkaHeadersAdapter,
         attributes,
         message: received,
+        // The record timestamp: CreateTime set by the producer client, or LogAppendTime.
+        metrics: { consumerGroup: endpoint.groupId, brokerTime: message.timestamp },
       });
     } catch (error) {
       this._diag.debug('could not start a process span; the handler runs without it', error);
@@ -398,6 +428,11 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         typeof config.incomingContext === 'function'
           ? messages.map((message): KafkaJsReceivedMessage => ({ kind: 'message', topic, partition, message }))
           : undefined;
+      const metrics = this.policy.metrics;
+      if (metrics.enabled && messages.length > 0) {
+        // The lag once the batch is processed: from its last offset.
+        metrics.lag(topic, endpoint.groupId, partition, batch.highWatermark, messages[messages.length - 1]?.offset);
+      }
       return this.policy.startBatch({
         destination: topic,
         operation: 'process',
@@ -407,6 +442,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         parent: config.batchParent === 'first' ? 'first' : 'none',
         attributes: this.consumerAttributes(endpoint, partition),
         message: { kind: 'batch', topic, partition, messages },
+        metrics: metrics.enabled ? { consumerGroup: endpoint.groupId, brokerTimes: messages.map((message) => (isObject(message) ? message.timestamp : undefined)) } : undefined,
       });
     } catch (error) {
       this._diag.debug('could not start a batch span; the handler runs without it', error);

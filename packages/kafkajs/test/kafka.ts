@@ -117,6 +117,10 @@ export interface AppOptions {
   /** `none`: the app runs without threadline (a control). Default: `--import` for ESM, `--require` for CJS. */
   loader?: 'import' | 'require' | 'none';
   env?: Record<string, string>;
+  /** Export metrics to the collector (OTLP JSON every 200 ms, and at exit). */
+  metrics?: boolean;
+  /** Put the app's stderr (diag output with OTEL_LOG_LEVEL) on the result as `stderr`. */
+  keepStderr?: boolean;
 }
 
 /** Runs one fixture app to its end and returns what it printed on its RESULT line. */
@@ -125,6 +129,7 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
   const result = await runFixture(APP[app], {
     collector: options.collector,
     serviceName: options.service,
+    metrics: options.metrics,
     loader: options.loader ?? (app === 'esm' ? 'import' : 'require'),
     timeoutMs: 60000,
     env: {
@@ -142,6 +147,7 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
   }
   const parsed = JSON.parse(line.slice('RESULT '.length));
   if (parsed.kafkajs !== version.version) throw new Error(`${options.service} ran kafkajs ${parsed.kafkajs}, not ${version.version}`);
+  if (options.keepStderr) parsed.stderr = result.stderr;
   return parsed as T;
 }
 

@@ -93,7 +93,7 @@ describe.each(COMBOS)('$app app, $version.label', (combo) => {
     const process = findSpan(spans, { name: `process ${first}`, service: svc('B'), kind: 'CONSUMER' });
     assertParentChild(spans, { name: 'checkout', service: svc('A') }, { name: `send ${first}`, service: svc('A') });
     assertParentChild(spans, { name: `send ${first}`, service: svc('A') }, { name: `process ${first}`, service: svc('B') });
-    expect(a.sends).toEqual([{ ok: true, span: { traceId: send.traceId, spanId: expect.any(String) } }]);
+    expect(a.sends).toEqual([{ ok: true, sentBefore: expect.any(Number), sentAfter: expect.any(Number), span: { traceId: send.traceId, spanId: expect.any(String) } }]);
     // The handler itself ran inside B's process span.
     expect(b.received[0].active).toEqual({ traceId: send.traceId, spanId: process.spanId });
     expect(process.scope).toBe(KAFKA_SCOPE);
