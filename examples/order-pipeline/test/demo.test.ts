@@ -53,9 +53,9 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
   const endToEnd = new RegExp(`^ {2}order ${orderId}: (\\d+\\.\\d+) (ms|s) end to end`, 'm').exec(latency);
   expect(endToEnd).not.toBeNull();
   // It runs from the api's send to the report Job's receive: inside the order's trace.
-  const trace = /^● order \S+ +trace \S+ +\d+ spans · \d+ services · (\d+\.?\d*) (ms|s)$/m.exec(run.stdout)!;
+  const header = /^● order \S+ +trace \S+ +\d+ spans · \d+ services · (\d+\.?\d*) (ms|s)$/m.exec(run.stdout)!;
   const toMs = (value: string, unit: string) => Number(value) * (unit === 's' ? 1000 : 1);
-  const traceMs = toMs(trace[1]!, trace[2]!);
+  const traceMs = toMs(header[1]!, header[2]!);
   const e2eMs = toMs(endToEnd![1]!, endToEnd![2]!);
   expect(e2eMs).toBeGreaterThan(0);
   expect(e2eMs).toBeLessThanOrEqual(traceMs + 1);
