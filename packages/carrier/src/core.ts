@@ -28,5 +28,5 @@ export {
 } from './propagation';
 export type { InjectOptions, InjectOutcome } from './propagation';
 export { copyForInjection } from './copy';
-export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './job-env';
-export { SENT_AT_FIELD, PIPELINE_TRACESTATE_KEY, writeSentAt, readSentAt, pipelineOrigin, withPipelineOrigin, metricDestinationName } from './metrics';
+export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV, K8S_MESSAGING_SYSTEM } from './job-env';
+export { SENT_AT_FIELD, PIPELINE_TRACESTATE_KEY, writeSentAt, readSentAt, pipelineOrigin, withPipelineOrigin, metricDestinationName, MessagingMetrics } from './metrics';

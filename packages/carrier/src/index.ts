@@ -51,7 +51,7 @@ export { isThenable, runAndEnd, runSettled, settleWhen, settlingCallback, endSco
 export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
 export { MESSAGING_ENV_OPTIONS, envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
 export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';
-export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV } from './core';
+export { RUN_NAME_ENV, K8S_NAMESPACE_ENV, K8S_JOB_NAME_ENV, K8S_POD_NAME_ENV, K8S_MESSAGING_SYSTEM } from './core';
 export { packageInfo } from './package-info';
 export { WarnOnce } from './warn-once';
 export { followArray, followWhile, beginPull, FollowedContext, contextAttach, warnUnfollowed, callSite, DEFAULT_PULL_TIMEOUT_MS, FOLLOWED_METHODS } from './follow';

@@ -5,7 +5,7 @@ import { isTracingSuppressed } from '@opentelemetry/core';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, isWrapped, type InstrumentationModuleDefinition } from '@opentelemetry/instrumentation';
 import { ATTR_PROCESS_EXECUTABLE_NAME, ATTR_PROCESS_EXIT_CODE, ATTR_PROCESS_PID, envAdapter, injectContext, MessagingScope } from '@threadline/carrier';
 import { commandName, locateOptions, runName } from './child-process-args';
-import { holdsPropagationVariable, propagationEnvNames, RUN_NAME_ENV } from './env';
+import { holdsPropagationVariable, propagationEnvNames, RUN_NAME_ENV, SENT_AT_ENV } from './env';
 import type { AnyFunction, ChildProcessExports } from './internal-types';
 import type { ChildProcessInstrumentationConfig, ChildProcessMethod } from './types';
 
@@ -191,7 +191,7 @@ export class ChildProcessInstrumentation extends InstrumentationBase<ChildProces
     const folded = new Set([...carriers].map((key) => key.toLowerCase()));
     for (const key of Object.keys(env)) {
       const isCarrier = carriers.has(key) || (allowLowercase && folded.has(key.toLowerCase()));
-      if (!isCarrier && key !== RUN_NAME_ENV) continue;
+      if (!isCarrier && key !== RUN_NAME_ENV && key !== SENT_AT_ENV) continue;
       // Only a copy of this process's own value counts as inherited. A key the caller set that this
       // process lacks is theirs, even `TRACEPARENT: undefined` (Node then passes none: an opt-out).
       if (!explicit || (Object.prototype.hasOwnProperty.call(process.env, key) && env[key] === process.env[key])) delete env[key];

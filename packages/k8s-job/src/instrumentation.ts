@@ -7,7 +7,20 @@ import {
   type InstrumentationModuleDefinition,
 } from '@opentelemetry/instrumentation';
 import { ATTR_ERROR_TYPE, ATTR_K8S_JOB_NAME, ATTR_K8S_JOB_UID, ATTR_K8S_NAMESPACE_NAME, ATTR_K8S_POD_NAME, ATTR_K8S_POD_UID } from '@opentelemetry/semantic-conventions';
-import { endScope, MessagingScope, recordSpanError, runSettled, type Outcome } from '@threadline/carrier';
+import {
+  endScope,
+  errorType,
+  K8S_MESSAGING_SYSTEM,
+  MESSAGING_ENV_OPTIONS,
+  MessagingMetrics,
+  MessagingScope,
+  metricDestinationName,
+  recordSpanError,
+  resolveEnvOptions,
+  runSettled,
+  withPipelineOrigin,
+  type Outcome,
+} from '@threadline/carrier';
 import { isObject, PACKAGE_NAME, PACKAGE_VERSION } from './package-info';
 import type { AnyFunction, ApiClass, ClientNodeExports, CreateCall } from './internal-types';
 import { injectIntoWorkload, runEnvFor, workloadIdentity } from './pod-template';
@@ -72,8 +85,21 @@ function failedStatus(error: unknown): number | undefined {
  * as `TRACEPARENT`/`TRACESTATE`/`BAGGAGE` in every container's env, under a PRODUCER span.
  */
 export class KubernetesJobInstrumentation extends InstrumentationBase<KubernetesJobInstrumentationConfig> {
+  private instruments: MessagingMetrics | undefined;
+
   constructor(config: KubernetesJobInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  /** Also called by the constructor: `pipelineLatency` left undefined comes from the environment. */
+  override setConfig(config: KubernetesJobInstrumentationConfig = {}): void {
+    super.setConfig(resolveEnvOptions(MESSAGING_ENV_OPTIONS, config));
+  }
+
+  /** The instruments of the current meter (rebuilt after setMeterProvider); disabled for the no-op meter. */
+  private get metrics(): MessagingMetrics {
+    if (this.instruments?.meter !== this.meter) this.instruments = new MessagingMetrics(this.meter, K8S_MESSAGING_SYSTEM);
+    return this.instruments;
   }
 
   protected init(): InstrumentationModuleDefinition {
@@ -140,9 +166,12 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
     }
     let scope: MessagingScope | undefined;
     let callArgs: unknown[] = args;
+    const metrics = this.metrics;
+    let metered: { destination: string; startedAt: number } | undefined;
     try {
       scope = this.startCreate(kind, call);
-      callArgs = this.argumentsWithContext(kind, call, scope.context) ?? args;
+      if (metrics.enabled) metered = { destination: this.metricDestination(call.body), startedAt: metrics.start() };
+      callArgs = this.argumentsWithContext(kind, call, scope.context, metered !== undefined) ?? args;
     } catch (error) {
       this._diag.debug(`could not carry context into the ${kind}; created without it`, error);
     }
@@ -150,7 +179,30 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
     if (scope === undefined) return send();
     const creating = scope;
     // The client's own HTTP request (if instrumented) becomes a child of the create span.
-    return runSettled(() => creating.run(send), (outcome) => this.endCreate(kind, creating, outcome));
+    return runSettled(
+      () => creating.run(send),
+      (outcome) => {
+        this.endCreate(kind, creating, outcome);
+        if (metered !== undefined) metrics.sent(metered.destination, 1, metered.startedAt, outcome.failed ? this.createErrorType(outcome.error) : undefined, 'create');
+      },
+    );
+  }
+
+  /**
+   * The metrics' `messaging.destination.name`: the Job's (or Pod's) `generateName` stem, else its
+   * name without a generated suffix, so that per-run names do not make a series each. The job side
+   * gets the same from `THREADLINE_RUN_NAME`.
+   */
+  private metricDestination(body: unknown): string {
+    const identity = workloadIdentity(body);
+    const generateName = identity.generateName?.replace(/-+$/, '');
+    return metricDestinationName(identity.name ?? generateName ?? 'unknown', { kind: 'job', generateName: identity.name === undefined ? generateName : undefined });
+  }
+
+  /** A failed create's `error.type`: the API's HTTP status, else the error's class. */
+  private createErrorType(error: unknown): string {
+    const status = failedStatus(error);
+    return status === undefined ? errorType(error) : String(status);
   }
 
   private startCreate(kind: WorkloadKind, call: CreateCall): MessagingScope {
@@ -173,13 +225,15 @@ export class KubernetesJobInstrumentation extends InstrumentationBase<Kubernetes
   }
 
   /** The call's arguments with a body that carries `carried`; undefined to send the caller's as they are. */
-  private argumentsWithContext(kind: WorkloadKind, call: CreateCall, carried: Context): unknown[] | undefined {
+  private argumentsWithContext(kind: WorkloadKind, call: CreateCall, carried: Context, metered: boolean): unknown[] | undefined {
     const config = this.getConfig();
     const runEnv = config.runInfoEnv === false ? [] : runEnvFor(kind, call.namespace, workloadIdentity(call.body));
     const result = injectIntoWorkload(kind, call.body, {
-      context: carried,
+      // With metrics, the job side learns when the pipeline began and when this create was sent.
+      context: metered && config.pipelineLatency !== false ? withPipelineOrigin(carried) : carried,
       runEnv,
       allowLowercaseEnv: config.allowLowercaseEnv === true,
+      sentAt: metered,
     });
     if (!result.valid) {
       this._diag.warn(`create${kind}: ${result.reason}; the body is sent unchanged, without trace context`);

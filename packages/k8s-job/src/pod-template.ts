@@ -52,6 +52,8 @@ export interface PodEnvInjection {
   runEnv: readonly EnvVar[];
   /** Count a lowercase `traceparent` the caller set as their context. */
   allowLowercaseEnv: boolean;
+  /** Also write `THREADLINE_SENT_AT` (now, epoch ms) beside the context: metrics are on. */
+  sentAt?: boolean;
 }
 
 export type ContainerOutcome = 'injected' | 'kept-existing' | 'none';
@@ -111,7 +113,7 @@ function injectIntoContainer(container: Fields, injection: PodEnvInjection): { c
   let outcome: ContainerOutcome = 'none';
   if (holdsPropagationVariable(env.map((entry) => entry.name), injection.allowLowercaseEnv)) {
     outcome = 'kept-existing';
-  } else if (injectContext(injection.context, env, k8sEnvVarAdapter, { keepExisting: false }) === 'injected' && env.length > original.length) {
+  } else if (injectContext(injection.context, env, k8sEnvVarAdapter, { keepExisting: false, sentAt: injection.sentAt === true }) === 'injected' && env.length > original.length) {
     outcome = 'injected';
   }
   if (outcome !== 'none') {

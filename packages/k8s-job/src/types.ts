@@ -47,6 +47,13 @@ export interface KubernetesJobInstrumentationConfig extends InstrumentationConfi
    * @default true
    */
   runInfoEnv?: boolean;
+  /**
+   * With a MeterProvider set: carry the pipeline's first send time in `TRACESTATE`
+   * (`threadline=o:…`), so the job side records `threadline.pipeline.duration`; false keeps every
+   * other metric. Environment: `THREADLINE_PIPELINE_LATENCY=false`.
+   * @default true
+   */
+  pipelineLatency?: boolean;
   /** Called with each create span after it starts. Errors it throws are caught and logged. */
   requestHook?: (span: Span, info: KubernetesRequestInfo) => void;
 }

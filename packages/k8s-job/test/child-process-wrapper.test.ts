@@ -219,6 +219,21 @@ test('run name: the executable, the script of a node command, never one merely i
   expect(chosen.env[RUN_NAME_ENV]).toBe('mine');
 });
 
+test("a Job's THREADLINE_SENT_AT is never inherited: a child of the job's process is no delivery of that Job", () => {
+  process.env.THREADLINE_SENT_AT = '1700000000000';
+  try {
+    const inherited = parsePrinted(inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV])).result.stdout);
+    const spread = parsePrinted(inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV], { env: { ...process.env } })).result.stdout);
+    const own = parsePrinted(inSpan(() => wrapped('spawnSync')(NODE, [PRINT_ENV], { env: { ...process.env, THREADLINE_SENT_AT: '42' } })).result.stdout);
+    expect(inherited.env.THREADLINE_SENT_AT).toBeUndefined();
+    expect(spread.env.THREADLINE_SENT_AT).toBeUndefined();
+    // A value the caller set themselves is theirs.
+    expect(own.env.THREADLINE_SENT_AT).toBe('42');
+  } finally {
+    delete process.env.THREADLINE_SENT_AT;
+  }
+});
+
 test('outside any span nothing changes: no span, and the env is what the caller gave', () => {
   const spawnSync = wrapped('spawnSync');
   const bare = parsePrinted(spawnSync(NODE, [PRINT_ENV]).stdout);

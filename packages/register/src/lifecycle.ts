@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { diag, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import type * as CarrierCore from '@threadline/carrier/core';
 import type { Sdk } from './sdk';
 
@@ -8,6 +8,8 @@ const SHUTDOWN_TIMEOUT_MS = 2000;
 
 /** The span that covers this process's run when it was started inside a trace. */
 let runSpan: Span | undefined;
+/** Ends the job side's metrics of this run (a Job or Pod created with metrics on), with its error.type. */
+let endJobRun: ((errorType: string | undefined) => void) | undefined;
 let fatalError: unknown;
 
 /** Letters and digits only, upper case: `x-b3-traceid` and `X_B3_TRACEID` both become `XB3TRACEID`. */
@@ -53,6 +55,7 @@ export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: stri
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const carrier = require('@threadline/carrier/core') as typeof CarrierCore;
   const carried = carrier.extractContextFrom(ROOT_CONTEXT, env, carrier.envAdapter);
+  startJobMetrics(sdk, env, carrier, carried, version);
   const spanContext = trace.getSpanContext(carried);
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) {
     if (env.TRACEPARENT !== undefined) logger.warn('TRACEPARENT in the environment is not a valid trace context; ignored');
@@ -75,6 +78,32 @@ export function joinTraceFromEnv(sdk: Sdk, env: NodeJS.ProcessEnv, version: stri
   sdk.contextManager.processContext = trace.setSpan(carried, runSpan);
 }
 
+/**
+ * The consumer side of a Job (or Pod) whose creator had metrics on: `THREADLINE_SENT_AT` holds when
+ * the create call was made. This process's start is the Job's delivery: one consumed message, its
+ * queue time (start − create call, source `carried`: the pod cannot read the Job's
+ * creationTimestamp through the downward API), the pipeline duration from `TRACESTATE`, and at the
+ * end of the run its process duration. Child processes never inherit the variable.
+ */
+function startJobMetrics(sdk: Sdk, env: NodeJS.ProcessEnv, carrier: typeof CarrierCore, carried: Context, version: string): void {
+  const sentAt = carrier.readSentAt(env, carrier.envAdapter);
+  if (sentAt === undefined || sdk.metrics === undefined) return;
+  const metrics = new carrier.MessagingMetrics(sdk.metrics.provider.getMeter('@threadline/register', version), carrier.K8S_MESSAGING_SYSTEM);
+  if (!metrics.enabled) return;
+  const name = env[carrier.RUN_NAME_ENV] || env[carrier.K8S_JOB_NAME_ENV] || env[carrier.K8S_POD_NAME_ENV] || 'unknown';
+  const destination = carrier.metricDestinationName(name, { kind: 'job' });
+  metrics.received(destination, { sentAt, source: 'carried', context: carried, operationName: 'process' }, env.THREADLINE_PIPELINE_LATENCY !== 'false');
+  const startedAt = metrics.start();
+  endJobRun = (errorType) => metrics.processed(destination, startedAt, errorType);
+}
+
+/** The run's `error.type`: the crash's, the signal, or the non-zero exit code. */
+function runErrorType(code: number, signal: NodeJS.Signals | undefined): string | undefined {
+  if (fatalError !== undefined) return fatalError instanceof Error ? fatalError.name || 'Error' : '_OTHER';
+  if (signal !== undefined) return signal;
+  return code !== 0 ? String(code) : undefined;
+}
+
 /** The full carrier (span policy, semantic conventions) is loaded only when a run ends in a crash. */
 function recordFatalError(span: Span, error: unknown): void {
   try {
@@ -86,10 +115,15 @@ function recordFatalError(span: Span, error: unknown): void {
 }
 
 function endRunSpan(exitCode: number | string | undefined, signal?: NodeJS.Signals): void {
+  const code = Number(exitCode ?? 0);
+  if (endJobRun !== undefined) {
+    const end = endJobRun;
+    endJobRun = undefined;
+    end(runErrorType(Number.isFinite(code) ? code : 1, signal));
+  }
   const span = runSpan;
   if (span === undefined) return;
   runSpan = undefined;
-  const code = Number(exitCode ?? 0);
   span.setAttribute('process.exit.code', Number.isFinite(code) ? code : 1);
   // A run span exists only when the carrier was loaded to extract its parent.
   if (fatalError !== undefined) recordFatalError(span, fatalError);
@@ -118,9 +152,12 @@ export function installLifecycle(sdk: Sdk): void {
   let flushing = false;
   process.on('beforeExit', () => {
     if (flushing) return;
+    // The run ends first, so that its span and its metrics go out with this flush.
+    const running = runSpan !== undefined || endJobRun !== undefined;
+    if (running) endRunSpan(process.exitCode);
     // Metrics: only what changed since the last export, or this would run at every beforeExit.
     const metricsSent = sdk.metrics?.flushChanged();
-    if (runSpan === undefined && !sdk.hasPending()) {
+    if (!running && !sdk.hasPending()) {
       if (metricsSent === undefined) return;
       flushing = true;
       void withinTimeout(metricsSent, SHUTDOWN_TIMEOUT_MS).finally(() => {
@@ -129,7 +166,6 @@ export function installLifecycle(sdk: Sdk): void {
       return;
     }
     flushing = true;
-    endRunSpan(process.exitCode);
     void Promise.all([flushWithin(sdk, SHUTDOWN_TIMEOUT_MS), metricsSent && withinTimeout(metricsSent, SHUTDOWN_TIMEOUT_MS)]).finally(() => {
       flushing = false;
     });
