@@ -305,9 +305,11 @@ function printTrees(verdict, allSpans) {
 function writeHtml(verdict, summary, latency) {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(outDir, `trace-${stamp}.html`);
-  // The flat spans too, for `threadline-doctor` (e.g. `threadline-doctor latency out/spans-….json`).
+  // The flat spans too, for `threadline-doctor` (e.g. `threadline-doctor latency out/spans-….json`),
+  // and the metric series the table was computed from.
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, `spans-${stamp}.json`), JSON.stringify(collector.spans()));
+  writeFileSync(join(outDir, `metrics-${stamp}.json`), JSON.stringify(metrics.store.points(), (key, value) => (typeof value === 'bigint' ? String(value) : value)));
   const sections = [];
   for (const order of verdict.orders) {
     sections.push({
