@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { brokerAddresses, startCollector } from '@threadline/testing';
 import { checkBrokers, jaegerUp, requiredBrokers } from './lib/brokers.mjs';
+import { formatMs, latencyReport, startMetricsReceiver } from './lib/otlp-metrics.mjs';
 import { backendFromEnv, startRelay } from './lib/otlp-relay.mjs';
 import { renderHtml } from './lib/render-html.mjs';
 import { formatDuration, renderTree } from './lib/render-tree.mjs';
@@ -65,6 +66,7 @@ const step = (text) => say(`${dim(`[${((Date.now() - started) / 1000).toFixed(1)
 const services = [];
 let collector;
 let relay;
+let metrics;
 let stopping;
 
 function stopAll() {
@@ -102,11 +104,13 @@ async function checkAllBrokers(addresses) {
 }
 
 // ------------------------------------------------------------------ 2. services
-function serviceEnv(name, addresses, otlpEndpoint) {
+const DEMO_CHOSEN = new Set(['NODE_OPTIONS', 'OTEL_SERVICE_NAME', 'OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_METRIC_EXPORT_INTERVAL']);
+
+function serviceEnv(name, addresses, otlpEndpoint, metricsEndpoint) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
-    // The exporter is the demo's to choose; every other OTEL_* and THREADLINE_* setting is passed on.
-    if (key === 'NODE_OPTIONS' || key === 'OTEL_SERVICE_NAME' || key === 'OTEL_TRACES_EXPORTER' || key.startsWith('OTEL_EXPORTER_OTLP_')) continue;
+    // The exporters are the demo's to choose; every other OTEL_* and THREADLINE_* setting is passed on.
+    if (DEMO_CHOSEN.has(key) || key.startsWith('OTEL_EXPORTER_OTLP_')) continue;
     env[key] = value;
   }
   return {
@@ -116,6 +120,11 @@ function serviceEnv(name, addresses, otlpEndpoint) {
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
     OTEL_BSP_SCHEDULE_DELAY: '100',
+    // Metrics go straight to the demo's own receiver (lib/otlp-metrics.mjs), every second and on exit.
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: metricsEndpoint,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
     THREADLINE_MONGODB_QUEUE_COLLECTIONS: 'shop.outbox',
     KAFKA_BROKERS: addresses.kafka.brokers.join(','),
     RABBITMQ_URL: addresses.rabbitmq.url,
@@ -128,7 +137,7 @@ function serviceEnv(name, addresses, otlpEndpoint) {
   };
 }
 
-async function startServices(addresses, otlpEndpoint, failures) {
+async function startServices(addresses, otlpEndpoint, metricsEndpoint, failures) {
   // report-job is not started here: the reporter creates one Kubernetes Job per order.
   const names = PIPELINE.filter((name) => name !== 'report-job');
   for (const name of names) {
@@ -137,7 +146,7 @@ async function startServices(addresses, otlpEndpoint, failures) {
         name,
         script: join('services', `${name}.mjs`),
         cwd: here,
-        env: serviceEnv(name, addresses, otlpEndpoint),
+        env: serviceEnv(name, addresses, otlpEndpoint, metricsEndpoint),
         logDir,
         onExit: (service, code, signal) => {
           if (!stopping) failures.push(new DemoError(`${service.name} exited unexpectedly (${signal ?? `code ${code}`}); last output:\n${service.tail()}`));
@@ -234,7 +243,39 @@ async function settle(quietMs, maxMs) {
   }
 }
 
+/** Waits (at most `maxMs`) until every order's end-to-end series arrived: the report jobs flush theirs on exit. */
+async function settleMetrics(orders, maxMs) {
+  const deadline = Date.now() + maxMs;
+  const ids = orders.map((order) => order.id);
+  while (Date.now() < deadline) {
+    const report = latencyReport(metrics.store.points(), { pipeline: PIPELINE, orderIds: ids });
+    if (report.orders.every((order) => order.ms !== undefined)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 // ------------------------------------------------------------------ 4. the result
+function printLatency(latency) {
+  say();
+  say(bold('where the time goes, from the metrics the services sent over OTLP'));
+  if (latency.rows.length === 0) {
+    const stats = metrics.stats();
+    say(red(`  no threadline metrics arrived (${stats.requests} export requests, ${latency.points} series${stats.lastError ? `; last error: ${stats.lastError}` : ''})`));
+    return;
+  }
+  for (const line of latency.table) say(`  ${line}`);
+  say(dim('  queue: threadline.messaging.queue.time; processing: messaging.process.duration; messages: messaging.client.consumed.messages'));
+  say(dim('  p50/p99 interpolated inside the histogram buckets (kept within each histogram\'s min and max)'));
+  for (const note of latency.notes) say(dim(`  note: ${note}`));
+  for (const order of latency.orders) {
+    say(
+      order.ms === undefined
+        ? red(`  order ${order.orderId}: no end-to-end latency arrived (threadline.pipeline.duration of its report job)`)
+        : `  order ${bold(order.orderId)}: ${formatMs(order.ms)} end to end ${dim(`(threadline.pipeline.duration: api's send → its report job${order.exact ? '' : ', interpolated'})`)}`,
+    );
+  }
+}
+
 function printTrees(verdict, allSpans) {
   const byId = new Map(allSpans.map((span) => [span.spanId, span]));
   const nameOf = (spanId) => (byId.has(spanId) ? `[${byId.get(spanId).serviceName}] ${byId.get(spanId).name}` : undefined);
@@ -261,9 +302,14 @@ function printTrees(verdict, allSpans) {
   }
 }
 
-function writeHtml(verdict, summary) {
+function writeHtml(verdict, summary, latency) {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = join(outDir, `trace-${stamp}.html`);
+  // The flat spans too, for `threadline-doctor` (e.g. `threadline-doctor latency out/spans-….json`),
+  // and the metric series the table was computed from.
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `spans-${stamp}.json`), JSON.stringify(collector.spans()));
+  writeFileSync(join(outDir, `metrics-${stamp}.json`), JSON.stringify(metrics.store.points(), (key, value) => (typeof value === 'bigint' ? String(value) : value)));
   const sections = [];
   for (const order of verdict.orders) {
     sections.push({
@@ -285,7 +331,7 @@ function writeHtml(verdict, summary) {
     sections.push({ heading: 'spans in traces that belong to no order', ok: false, spans: verdict.unattributedSpans });
   }
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(file, renderHtml({ title: 'threadline · order-pipeline', generatedAt: new Date().toISOString(), ok: verdict.ok, summary, services: PIPELINE, sections }));
+  writeFileSync(file, renderHtml({ title: 'threadline · order-pipeline', generatedAt: new Date().toISOString(), ok: verdict.ok, summary, services: PIPELINE, sections, latency }));
   return file;
 }
 
@@ -307,7 +353,8 @@ async function main() {
   }
 
   const failures = [];
-  const apiUrl = await startServices(addresses, endpoint, failures);
+  metrics = await startMetricsReceiver();
+  const apiUrl = await startServices(addresses, endpoint, metrics.endpoint, failures);
   step(`${green('✔')} all services ready; api listens on ${apiUrl}`);
 
   const orders = await sendOrders(apiUrl);
@@ -316,11 +363,15 @@ async function main() {
   step('stopping the services');
   await stopAll();
 
+  await settleMetrics(orders, 3000);
+
   const spans = collector.spans();
   const verdict = judge({ spans, orders });
   const summary = formatVerdict(verdict);
   printTrees(verdict, spans);
-  const file = writeHtml(verdict, summary);
+  const latency = latencyReport(metrics.store.points(), { pipeline: PIPELINE, orderIds: orders.map((order) => order.id) });
+  printLatency(latency);
+  const file = writeHtml(verdict, summary, latency);
   say();
   say(`HTML waterfall: ${file}`);
   say(dim(`               ${pathToFileURL(file).href}`));
@@ -357,6 +408,8 @@ try {
   exitCode = 1;
 } finally {
   await stopAll();
+  // Closed last: the report jobs and the stopped services flush their metrics on exit.
+  await metrics?.close();
 }
 process.exit(exitCode);
 

@@ -3,7 +3,8 @@
 // the demo sends one copy of the spans to its own report and one to Jaeger, Tempo, ...
 import { createServer } from 'node:http';
 
-function readBody(request) {
+/** The whole request body as a Buffer. */
+export function readBody(request) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     request.on('data', (chunk) => chunks.push(chunk));

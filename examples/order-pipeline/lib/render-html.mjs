@@ -1,5 +1,6 @@
 // A self-contained HTML waterfall of the demo's traces: inline CSS and JS, the spans embedded as
 // JSON, no network loads. The page's script draws one `.bar` element per span.
+import { formatMs, hopLabel } from './otlp-metrics.mjs';
 import { flattenTree, formatDuration, serviceIndex } from './render-tree.mjs';
 
 const PALETTE = ['#1f9bd1', '#e0a21b', '#b04fd6', '#2fa84f', '#3f5fe0', '#e0483b', '#14b8a6', '#d9467f', '#7c8b1f', '#8d5a3b'];
@@ -37,9 +38,37 @@ function sectionData(section) {
   };
 }
 
+/** The per-hop table and the per-order end to end, from the metrics (see lib/otlp-metrics.mjs latencyReport). */
+function latencyHtml(latency) {
+  if (latency === undefined) return '';
+  const cell = (text, className = '') => `<td${className ? ` class="${className}"` : ''}>${escapeHtml(text)}</td>`;
+  const body =
+    latency.rows.length === 0
+      ? '<p class="latency-none">No threadline metrics arrived over OTLP.</p>'
+      : `<table class="latency-table">
+<thead><tr><th>hop</th><th>queue p50</th><th>queue p99</th><th>processing p50</th><th>processing p99</th><th>messages</th></tr></thead>
+<tbody>
+${latency.rows
+  .map((row) => `<tr>${cell(hopLabel(row))}${[formatMs(row.queue?.p50), formatMs(row.queue?.p99), formatMs(row.processing?.p50), formatMs(row.processing?.p99), String(row.messages)].map((text) => cell(text, 'num')).join('')}</tr>`)
+  .join('\n')}
+</tbody>
+</table>
+<ul class="latency-orders">
+${latency.orders.map((order) => `<li>order <strong>${escapeHtml(order.orderId)}</strong>: ${escapeHtml(order.ms === undefined ? 'no end-to-end latency arrived' : `${formatMs(order.ms)} end to end${order.exact ? '' : ' (interpolated)'}`)}</li>`).join('\n')}
+</ul>
+${(latency.notes ?? []).map((note) => `<p class="latency-note">${escapeHtml(note)}</p>`).join('\n')}
+<p class="latency-note">queue: threadline.messaging.queue.time · processing: messaging.process.duration · messages: messaging.client.consumed.messages · end to end: threadline.pipeline.duration from the api's send to the order's report job. p50/p99 are interpolated inside the histogram buckets, within each histogram's min and max.</p>`;
+  return `<section class="latency" id="latency">
+<h2>Where the time goes <span class="info">from the metrics the services sent over OTLP</span></h2>
+${body}
+</section>
+`;
+}
+
 /**
  * @param {{ title: string, generatedAt?: string, ok: boolean, summary: string[], services?: string[],
- *   sections: { heading: string, ok?: boolean, problems?: string[], spans: object[] }[] }} report
+ *   sections: { heading: string, ok?: boolean, problems?: string[], spans: object[] }[],
+ *   latency?: { rows: object[], orders: { orderId: string, ms?: number, exact: boolean }[] } }} report
  * @returns {string} the HTML document
  */
 export function renderHtml(report) {
@@ -93,6 +122,13 @@ export function renderHtml(report) {
   .axis .ticks { position: relative; height: 100%; }
   .axis .ticks span { position: absolute; top: 3px; transform: translateX(-50%); white-space: nowrap; }
   .links { margin: 0; padding: 6px 12px 8px 30px; color: var(--muted); font-size: 12px; }
+  section.latency { margin: 0 0 18px; }
+  section.latency h2 { font-size: 15px; margin: 0 0 6px; }
+  section.latency h2 .info, .latency-note { color: var(--muted); font-weight: normal; font-size: 12px; }
+  .latency-table { border-collapse: collapse; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+  .latency-table th, .latency-table td { padding: 3px 10px; border-bottom: 1px solid var(--grid); text-align: left; }
+  .latency-table td.num, .latency-table th:not(:first-child) { text-align: right; }
+  .latency-orders { margin: 8px 0; padding-left: 20px; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
   #tooltip { position: fixed; pointer-events: none; display: none; max-width: 520px; background: #1d2330; color: #f2f4f8; padding: 8px 10px; border-radius: 6px; font-size: 12px; box-shadow: 0 4px 18px rgba(0,0,0,.25); z-index: 10; }
   #tooltip table { border-collapse: collapse; margin-top: 4px; }
   #tooltip td { padding: 0 8px 0 0; vertical-align: top; font-family: ui-monospace, Menlo, Consolas, monospace; word-break: break-all; }
@@ -103,7 +139,7 @@ export function renderHtml(report) {
 <h1>${escapeHtml(report.title)}</h1>
 <div class="meta">${escapeHtml(report.generatedAt ?? '')} · ${sections.length} trace(s) · ${spanCount} spans · hover a bar for details</div>
 <noscript><p>This page draws the waterfall with an inline script; enable JavaScript to see it.</p></noscript>
-<div id="app"></div>
+${latencyHtml(report.latency)}<div id="app"></div>
 <div id="tooltip"></div>
 <script type="application/json" id="trace-data">${scriptJson(data)}</script>
 <script>

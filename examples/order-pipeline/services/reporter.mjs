@@ -19,7 +19,19 @@ const batch = kubeConfig.makeApiClient(BatchV1Api);
 // The job runs this repository's report-job.mjs under the register hook, like every service.
 const registerPath = fileURLToPath(import.meta.resolve('@threadline/register'));
 const servicesDir = fileURLToPath(new URL('.', import.meta.url));
-const passOn = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_BSP_SCHEDULE_DELAY', 'REPORT_DIR'];
+const passOn = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_BSP_SCHEDULE_DELAY',
+  'OTEL_METRICS_EXPORTER',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+  'OTEL_METRIC_EXPORT_INTERVAL',
+  'REPORT_DIR',
+];
+// One process per order: its resource names the order, so its metrics give that order's end to
+// end (a resource attribute, not a metric attribute: the metric attributes stay bounded).
+const resourceAttributes = (orderId) => [process.env.OTEL_RESOURCE_ATTRIBUTES, `order.id=${encodeURIComponent(orderId)}`].filter(Boolean).join(',');
 
 function reportJob(doc) {
   return {
@@ -41,6 +53,7 @@ function reportJob(doc) {
               env: [
                 { name: 'OTEL_SERVICE_NAME', value: 'report-job' },
                 { name: 'ORDER_ID', value: doc.orderId },
+                { name: 'OTEL_RESOURCE_ATTRIBUTES', value: resourceAttributes(doc.orderId) },
                 ...passOn.filter((name) => process.env[name]).map((name) => ({ name, value: process.env[name] })),
               ],
             },

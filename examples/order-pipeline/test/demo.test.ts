@@ -42,9 +42,32 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
   expect(pids).toHaveLength(5);
   expect(pids.filter(isAlive)).toEqual([]);
 
+  // Where the time goes, from the metrics the services sent over OTLP: one row per hop with a
+  // message each, and the order's end to end from its report Job.
+  const latency = run.stdout.slice(run.stdout.indexOf('where the time goes, from the metrics the services sent over OTLP'));
+  expect(latency).toMatch(/^ {2}hop +queue p50 +queue p99 +processing p50 +processing p99 +messages$/m);
+  const duration = String.raw`(?:\d+\.\d+ (?:ms|s)|–)`;
+  for (const hop of ['api → payments \\(kafka orders\\)', 'payments → shipping \\(rabbitmq [^)]+\\)', 'shipping → notifier \\(aws_sqs shipments\\)', 'notifier → reporter \\(mongodb shop\\.outbox\\)', 'reporter → report-job \\([^)]*report\\)']) {
+    expect(latency).toMatch(new RegExp(`^ {2}${hop} +${duration} +${duration} +${duration} +${duration} +1$`, 'm'));
+  }
+  const endToEnd = new RegExp(`^ {2}order ${orderId}: (\\d+\\.\\d+) (ms|s) end to end`, 'm').exec(latency);
+  expect(endToEnd).not.toBeNull();
+  // It runs from the api's send to the report Job's receive: inside the order's trace.
+  const header = /^● order \S+ +trace \S+ +\d+ spans · \d+ services · (\d+\.?\d*) (ms|s)$/m.exec(run.stdout)!;
+  const toMs = (value: string, unit: string) => Number(value) * (unit === 's' ? 1000 : 1);
+  const traceMs = toMs(header[1]!, header[2]!);
+  const e2eMs = toMs(endToEnd![1]!, endToEnd![2]!);
+  expect(e2eMs).toBeGreaterThan(0);
+  expect(e2eMs).toBeLessThanOrEqual(traceMs + 1);
+
   const file = /^HTML waterfall: (.+\.html)$/m.exec(run.stdout)?.[1];
   expect(file && existsSync(file)).toBe(true);
-  const spanCount = Number(/data-span-count="(\d+)"/.exec(readFileSync(file!, 'utf8'))?.[1]);
+  const page = readFileSync(file!, 'utf8');
+  // The page shows the same metrics table.
+  expect(page).toContain('<h2>Where the time goes');
+  expect(page).toMatch(/<tr><td>api → payments \(kafka orders\)<\/td>(<td class="num">[^<]+<\/td>){4}<td class="num">1<\/td><\/tr>/);
+  expect(page).toContain(`order <strong>${orderId}</strong>: ${endToEnd![1]} ${endToEnd![2]} end to end`);
+  const spanCount = Number(/data-span-count="(\d+)"/.exec(page)?.[1]);
   expect(spanCount).toBeGreaterThanOrEqual(6);
   const bars = renderedBars(dumpDom(file!));
   expect(bars).toHaveLength(spanCount);

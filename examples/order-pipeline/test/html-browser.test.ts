@@ -25,7 +25,11 @@ test('every span is drawn as a bar, with the verdict, the problems and the links
   const dir = mkdtempSync(join(tmpdir(), 'order-pipeline-html-'));
   try {
     const file = join(dir, 'trace.html');
-    writeFileSync(file, renderHtml({ title: 'synthetic', ok: false, summary: ['VERDICT: FAIL — 1/2'], services: PIPELINE, sections }));
+    const latency = {
+      rows: [{ producerService: 'api', consumerService: 'payments', system: 'kafka', destination: 'orders', messages: 2, queue: { p50: 9, p99: 19.7 }, processing: { p50: 2.5, p99: 3.97 } }],
+      orders: [{ orderId: 'a1', ms: 4200, exact: true }],
+    };
+    writeFileSync(file, renderHtml({ title: 'synthetic', ok: false, summary: ['VERDICT: FAIL — 1/2'], services: PIPELINE, sections, latency }));
     const dom = dumpDom(file);
     const bars = renderedBars(dom);
     expect(bars.sort()).toEqual([...good, ...broken].map((span) => span.spanId).sort());
@@ -34,6 +38,9 @@ test('every span is drawn as a bar, with the verdict, the problems and the links
     expect(dom).toContain('trace breaks between payments (send payments) and shipping');
     expect(dom).toContain('[shipping] process shipping ↪ links to [payments] send payments');
     expect(dom.match(/<section class="trace">/g)).toHaveLength(3);
+    // The metrics table sits in the markup, above the waterfalls.
+    expect(dom).toContain('<td>api → payments (kafka orders)</td><td class="num">9.00 ms</td>');
+    expect(dom.indexOf('class="latency-table"')).toBeLessThan(dom.indexOf('<section class="trace">'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

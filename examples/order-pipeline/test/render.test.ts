@@ -76,4 +76,26 @@ describe('renderHtml', () => {
     const page = renderHtml({ title: 't', ok: false, summary: [], sections: [{ heading: 'empty', spans: [] }] });
     expect(page).toContain('data-span-count="0"');
   });
+
+  test('the latency table from the metrics: the same rows and orders the terminal prints, escaped', () => {
+    const latency = {
+      rows: [
+        { producerService: 'api', consumerService: 'payments', system: 'kafka', destination: 'orders', messages: 3, queue: { p50: 9, p99: 19.7 }, processing: { p50: 2.5, p99: 3.97 } },
+        { producerService: 'payments', consumerService: 'shipping', system: 'rabbitmq', destination: '<q>', messages: 1, queue: { p50: 37.5, p99: 49.75 } },
+      ],
+      orders: [
+        { orderId: 'a1', ms: 4200, exact: true },
+        { orderId: 'b2', ms: undefined, exact: false },
+      ],
+    };
+    const page = renderHtml({ title: 't', ok: true, summary: [], sections: [{ heading: 'h', spans }], latency });
+    expect(page).toContain('<h2>Where the time goes');
+    expect(page).toContain('<tr><td>api → payments (kafka orders)</td><td class="num">9.00 ms</td><td class="num">19.7 ms</td><td class="num">2.50 ms</td><td class="num">3.97 ms</td><td class="num">3</td></tr>');
+    expect(page).toContain('<td>payments → shipping (rabbitmq &lt;q&gt;)</td><td class="num">37.5 ms</td><td class="num">49.8 ms</td><td class="num">–</td><td class="num">–</td><td class="num">1</td>');
+    expect(page).toContain('order <strong>a1</strong>: 4.20 s end to end</li>');
+    expect(page).toContain('order <strong>b2</strong>: no end-to-end latency arrived</li>');
+    expect(page).not.toMatch(/url\(|@import|https?:\/\//i);
+    expect(renderHtml({ title: 't', ok: true, summary: [], sections: [], latency: { rows: [], orders: [] } })).toContain('No threadline metrics arrived over OTLP.');
+    expect(html).not.toContain('Where the time goes');
+  });
 });

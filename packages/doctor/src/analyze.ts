@@ -29,7 +29,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedDoctorOptions> = Object.freeze({
  * period follow a send.
  */
 const INFERENCE_MIN_SHARE = 0.5;
-const MAX_EXAMPLES = 3;
+export const MAX_EXAMPLES = 3;
 
 /** How soon after a pull's consumer span starts the work that follows it is looked for. */
 export const PULL_WORK_WINDOW_MS = 1000;
@@ -80,9 +80,10 @@ export function resolveOptions(options: DoctorOptions = {}): ResolvedDoctorOptio
   return resolved;
 }
 
-type Role = 'send' | 'receive';
+export type Role = 'send' | 'receive';
 
-interface Node {
+/** One span with what the analyses derived from it. Internal. */
+export interface Node {
   span: DoctorSpan;
   key: string;
   parentKey?: string;
@@ -99,7 +100,7 @@ interface Node {
   envelope: boolean;
 }
 
-const keyOf = (traceId: string, spanId: string) => `${traceId.toLowerCase()}:${spanId.toLowerCase()}`;
+export const keyOf = (traceId: string, spanId: string) => `${traceId.toLowerCase()}:${spanId.toLowerCase()}`;
 const INVALID_PARENT = /^0*$/;
 
 function text(value: unknown): string | undefined {
@@ -183,11 +184,11 @@ function classify(node: Node): void {
   node.operation = role === 'send' ? 'call' : 'serve';
 }
 
-const isRoot = (node: Node) => node.parentKey === undefined;
-const linksOf = (node: Node) => node.span.links ?? [];
+export const isRoot = (node: Node) => node.parentKey === undefined;
+export const linksOf = (node: Node) => node.span.links ?? [];
 const systemsAgree = (a: string | undefined, b: string | undefined) => a === undefined || b === undefined || a === b;
 
-function ref(node: Node): SpanRef {
+export function ref(node: Node): SpanRef {
   const { traceId, spanId, name, serviceName } = node.span;
   return { traceId, spanId, name, serviceName };
 }
@@ -196,28 +197,21 @@ function hopSentence(channel: Channel, producer: string, producerOperation: stri
   return `${channel.label} \`${channel.destination}\` between service \`${producer}\` (${producerOperation}) and service \`${consumer}\` (${consumerOperation})`;
 }
 
-interface HopStats {
-  groupKey: string;
-  channel: Channel;
-  producerService: string;
-  consumerService: string;
-  producerOperation: string;
-  consumerOperation: string;
-  healthy: number;
-  linked: number;
-  broken: number;
-  byMessageId: number;
-  examples: Array<{ producer: SpanRef; consumer: SpanRef }>;
+/** The spans, indexed for the analyses. Internal: shared by `diagnose` and `latency`. */
+export interface SpanIndex {
+  nodes: Node[];
+  byKey: Map<string, Node>;
+  parentOf: (node: Node) => Node | undefined;
+  senders: Node[];
+  receivers: Node[];
+  /** Sends that carry messages themselves (no envelopes), per hop group, in start order. */
+  sendersByGroup: Map<string, Node[]>;
+  /** The nearest send of `group` at or above `start`, walking parents inside the input. */
+  senderAtOrAbove: (start: Node | undefined, group: string, system: string | undefined) => Node | undefined;
 }
 
-/**
- * Finds where traces break in a set of finished spans from many services. Pure: the same spans
- * and options always give the same report.
- */
-export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = {}): DoctorReport {
-  const resolved = resolveOptions(options);
-  const { windowMs, clockSkewMs } = resolved;
-
+/** Classifies every span (its side of a hop and the hop's group) and links it to its parent. */
+export function indexSpans(spans: readonly DoctorSpan[]): SpanIndex {
   // Index, dropping duplicates (the same span exported twice, or in two input files).
   const nodes: Node[] = [];
   const byKey = new Map<string, Node>();
@@ -238,7 +232,7 @@ export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = 
     byKey.set(key, node);
   }
 
-  const parentOf = (node: Node) => (node.parentKey === undefined ? undefined : byKey.get(node.parentKey));
+  const parentOf = (node: Node): Node | undefined => (node.parentKey === undefined ? undefined : byKey.get(node.parentKey));
 
   const senders = nodes.filter((node) => node.role === 'send');
   const receivers = nodes.filter((node) => node.role === 'receive');
@@ -277,6 +271,33 @@ export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = 
     }
     return undefined;
   };
+
+  return { nodes, byKey, parentOf, senders, receivers, sendersByGroup, senderAtOrAbove };
+}
+
+interface HopStats {
+  groupKey: string;
+  channel: Channel;
+  producerService: string;
+  consumerService: string;
+  producerOperation: string;
+  consumerOperation: string;
+  healthy: number;
+  linked: number;
+  broken: number;
+  byMessageId: number;
+  examples: Array<{ producer: SpanRef; consumer: SpanRef }>;
+}
+
+/**
+ * Finds where traces break in a set of finished spans from many services. Pure: the same spans
+ * and options always give the same report.
+ */
+export function diagnose(spans: readonly DoctorSpan[], options: DoctorOptions = {}): DoctorReport {
+  const resolved = resolveOptions(options);
+  const { windowMs, clockSkewMs } = resolved;
+
+  const { nodes, byKey, parentOf, senders, receivers, sendersByGroup, senderAtOrAbove } = indexSpans(spans);
 
   const hops = new Map<string, HopStats>();
   const hopFor = (sender: Node, receiver: Node): HopStats => {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { diagnose } from './analyze';
-import { formatReport } from './format';
+import { formatLatencyReport, formatReport } from './format';
+import { latency } from './latency';
 import { DoctorInputError, readSpans } from './read';
 import type { DoctorOptions } from './types';
 
@@ -13,11 +14,16 @@ export const EXIT_GAPS = 1;
 export const EXIT_BAD_INPUT = 2;
 
 const USAGE = `Usage: threadline-doctor [files|folders|-] [options]
+       threadline-doctor latency [files|folders|-] [--json]
 
 Reads OTLP JSON spans (one export request, newline-delimited requests as the
 OpenTelemetry Collector file exporter writes them, or a JSON array of flat spans)
 from files, folders (*.json, *.jsonl, *.ndjson, recursively) or stdin (-, or no
 argument with piped input) and reports where traces break.
+
+latency: instead of the report, the time spans show per hop (time in queue and
+processing time, p50 and p99, messages) and end to end per trace. Takes --json
+only. (A file named latency: pass it as ./latency.)
 
 Options:
   --json                   print the report as JSON
@@ -29,7 +35,7 @@ Options:
   -h, --help               show this text
   -v, --version            show the version
 
-Exit codes: 0 clean, 1 gaps found, 2 bad input.
+Exit codes: 0 clean (latency: read), 1 gaps found, 2 bad input.
 `;
 
 const NUMBER_OPTIONS = {
@@ -48,7 +54,10 @@ export interface CliIo {
 
 class UsageError extends Error {}
 
-function parse(argv: readonly string[]): { inputs: string[]; json: boolean; help: boolean; version: boolean; options: DoctorOptions } {
+/** `report`: the default view (where traces break); `latency`: per-hop and end-to-end times. */
+type View = 'report' | 'latency';
+
+function parse(argv: readonly string[]): { view: View; inputs: string[]; json: boolean; help: boolean; version: boolean; options: DoctorOptions } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -76,7 +85,13 @@ function parse(argv: readonly string[]): { inputs: string[]; json: boolean; help
     }
     options[key] = value;
   }
-  return { inputs: parsed.positionals, json: values.json === true, help: values.help === true, version: values.version === true, options };
+  const view: View = parsed.positionals[0] === 'latency' ? 'latency' : 'report';
+  const inputs = view === 'latency' ? parsed.positionals.slice(1) : parsed.positionals;
+  if (view === 'latency') {
+    const given = Object.keys(NUMBER_OPTIONS).find((flag) => values[flag] !== undefined);
+    if (given !== undefined) throw new UsageError(`--${given} does not apply to the latency view`);
+  }
+  return { view, inputs, json: values.json === true, help: values.help === true, version: values.version === true, options };
 }
 
 function version(): string {
@@ -90,7 +105,7 @@ function version(): string {
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo = process): Promise<number> {
   try {
-    const { inputs, json, help, version: showVersion, options } = parse(argv);
+    const { view, inputs, json, help, version: showVersion, options } = parse(argv);
     if (help) {
       io.stdout.write(USAGE);
       return EXIT_CLEAN;
@@ -106,6 +121,11 @@ export async function runCli(argv: readonly string[], io: CliIo = process): Prom
     const { spans, files } = await readSpans(inputs, io.stdin);
     if (spans.length === 0) {
       throw new DoctorInputError(`no spans found in ${files.join(', ')}`);
+    }
+    if (view === 'latency') {
+      const found = latency(spans);
+      io.stdout.write(json ? `${JSON.stringify(found, null, 2)}\n` : formatLatencyReport(found));
+      return EXIT_CLEAN;
     }
     const report = diagnose(spans, options);
     io.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));

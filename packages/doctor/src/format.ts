@@ -1,4 +1,4 @@
-import type { BrokenHop, DoctorReport, SpanRef } from './types';
+import type { BrokenHop, DoctorReport, LatencyReport, LatencyStats, SpanRef } from './types';
 
 /** Left-aligned columns, two spaces apart, with a header row and a rule under it. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>, indent = '  '): string {
@@ -139,5 +139,88 @@ export function formatReport(report: DoctorReport): string {
   out.push('');
 
   out.push(report.clean ? 'Result: clean (exit 0)' : `Result: ${report.gaps} ${report.gaps === 1 ? 'gap' : 'gaps'} found (exit 1)`);
+  return out.join('\n') + '\n';
+}
+
+/** Milliseconds with the precision a queue time needs: 0.42 ms, 4.2 ms, 42 ms, 4.20 s. */
+export function formatLatency(ms: number): string {
+  const size = Math.abs(ms);
+  if (size < 10) return `${ms.toFixed(2)} ms`;
+  if (size < 100) return `${ms.toFixed(1)} ms`;
+  if (size < 1000) return `${Math.round(ms)} ms`;
+  if (size < 120_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+const stat = (stats: LatencyStats | undefined, key: 'p50' | 'p99') => (stats === undefined ? '–' : formatLatency(stats[key]));
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+
+/** The `latency` view as the CLI prints it: per hop, then per trace. */
+export function formatLatencyReport(report: LatencyReport): string {
+  const { summary } = report;
+  const out: string[] = [
+    `threadline-doctor latency: ${summary.spans} spans, ${summary.traces} traces, ${plural(summary.services.length, 'service', 'services')}` +
+      (summary.services.length > 0 ? ` (${summary.services.join(', ')})` : ''),
+    '',
+  ];
+
+  if (report.hops.length === 0) {
+    out.push('1. Hops: none (no producer span with a consumer span of another service tied to it by parent or link)');
+  } else {
+    out.push(
+      `1. Hops (${report.hops.length})`,
+      table(
+        ['hop', 'messages', 'queue p50', 'queue p99', 'processing p50', 'processing p99', 'skewed'],
+        report.hops.map((hop) => [
+          `${hop.channel.label} \`${hop.channel.destination}\`: ${hop.producerService} → ${hop.consumerService}`,
+          String(hop.messages) + (hop.linked > 0 ? ` (${hop.linked} by link)` : ''),
+          stat(hop.queueTime, 'p50'),
+          stat(hop.queueTime, 'p99'),
+          stat(hop.processing, 'p50'),
+          stat(hop.processing, 'p99'),
+          String(hop.skewed),
+        ]),
+      ),
+      '  queue: consumer span start − producer span start (the send time a message carries, so the',
+      '  send itself is included); processing: the process span\'s duration (– when only receive spans);',
+      '  percentiles: nearest rank over the hop\'s messages, skewed ones left out of the queue columns.',
+    );
+    for (const hop of report.hops) {
+      if (hop.skewed === 0) continue;
+      out.push(
+        `  ⚠ ${hop.channel.label} \`${hop.channel.destination}\` ${hop.producerService} → ${hop.consumerService}: ${hop.skewed} of ${plural(hop.messages, 'message', 'messages')} skewed: ` +
+          'the consumer span started before its producer span, so the two clocks disagree; left out of the percentiles',
+      );
+      for (const example of hop.skewedExamples) {
+        out.push(`    e.g. ${formatLatency(example.queueMs)}: ${spanText(example.producer)} → ${spanText(example.consumer)}`);
+      }
+    }
+  }
+  out.push('');
+
+  if (report.traces.length === 0) {
+    out.push('2. End-to-end per trace: none (no trace holds a hop joined by parent)');
+  } else {
+    out.push(
+      `2. End-to-end per trace (${report.traces.length}): first producer span start → last consumer span end`,
+      table(
+        ['trace', 'first producer span', 'last consumer span', 'hops', 'services', 'end-to-end'],
+        report.traces.map((trace) => [
+          trace.traceId,
+          `${trace.first.serviceName} "${trace.first.name}"`,
+          `${trace.last.serviceName} "${trace.last.name}"`,
+          String(trace.hops),
+          String(trace.services.length),
+          formatLatency(trace.endToEndMs) + (trace.skewed ? ' (skewed)' : ''),
+        ]),
+      ),
+    );
+    const left = report.skewedTraces > 0 ? `; ${plural(report.skewedTraces, 'skewed trace', 'skewed traces')} left out` : '';
+    out.push(
+      report.endToEnd === undefined
+        ? `  p50 –, p99 –: every trace is skewed${left}`
+        : `  p50 ${formatLatency(report.endToEnd.p50)}, p99 ${formatLatency(report.endToEnd.p99)} over ${plural(report.endToEnd.count, 'trace', 'traces')} (nearest rank)${left}`,
+    );
+  }
   return out.join('\n') + '\n';
 }

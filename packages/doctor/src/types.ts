@@ -229,3 +229,74 @@ export interface DoctorReport {
   neverEndingTraces: NeverEndingTrace[];
   options: ResolvedDoctorOptions;
 }
+
+/** Nearest-rank percentiles of one set of durations, in milliseconds. */
+export interface LatencyStats {
+  /** Values the percentiles were taken over. */
+  count: number;
+  p50: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+
+/** A producer → consumer pair whose consumer span started before its producer span: clocks disagree. */
+export interface SkewedMessage {
+  producer: SpanRef;
+  consumer: SpanRef;
+  /** Consumer span start − producer span start: negative. */
+  queueMs: number;
+}
+
+/** `latency`: one hop, a destination between a producing and a consuming service. */
+export interface HopLatency {
+  channel: Channel;
+  producerService: string;
+  /** `messaging.operation.name` of the sending spans. */
+  producerOperation: string;
+  consumerService: string;
+  /** `messaging.operation.name` of the first consumer span of each message (`process`, `receive`, …). */
+  consumerOperation: string;
+  /** Messages the consumer service got through this hop (joined by parent or by link). */
+  messages: number;
+  /** Of those, joined by a link rather than a parent. */
+  linked: number;
+  /**
+   * Consumer span start − producer span start, over the messages not skewed. Undefined when every
+   * message is skewed.
+   */
+  queueTime?: LatencyStats;
+  /** Messages left out of `queueTime` because the consumer span started before its producer span. */
+  skewed: number;
+  /** Up to three skewed pairs, to look up. */
+  skewedExamples: SkewedMessage[];
+  /** Duration of the message's process span. Undefined when no message had one (receive spans only). */
+  processing?: LatencyStats;
+}
+
+/** `latency`: one trace that holds at least one hop joined by parent. */
+export interface TraceLatency {
+  traceId: string;
+  /** The trace's first producer span. */
+  first: SpanRef;
+  /** The trace's consumer-side span that ended last. */
+  last: SpanRef;
+  /** Last consumer-side span end − first producer span start. */
+  endToEndMs: number;
+  /** Messages handed from service to service inside this trace. */
+  hops: number;
+  services: string[];
+  /** A hop of the trace is skewed (or the end lies before the start): left out of `endToEnd`. */
+  skewed: boolean;
+}
+
+/** Everything `latency` found; `threadline-doctor latency --json` prints exactly this. */
+export interface LatencyReport {
+  summary: { spans: number; traces: number; services: string[] };
+  hops: HopLatency[];
+  traces: TraceLatency[];
+  /** Over the traces not skewed. Undefined when there is none. */
+  endToEnd?: LatencyStats;
+  /** Traces left out of `endToEnd`. */
+  skewedTraces: number;
+}

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { brokerAddresses, createKafkaTopics, runFixture, startCollector, startFixture, type CollectedSpan, type SpanCollector } from '@threadline/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { diagnose } from '../src/analyze';
+import { latency } from '../src/latency';
 import type { DoctorReport } from '../src/types';
 
 jest.setTimeout(90_000);
@@ -183,6 +184,35 @@ describe('healthy pipeline', () => {
         ]),
       );
     }
+  });
+
+  test('the latency view: two hops, every order in each, times equal to the spans’ own', () => {
+    const report = latency(run.spans);
+    expect(report.hops.map((hop) => [hop.channel.system, hop.producerService, hop.consumerService, hop.messages, hop.skewed])).toEqual([
+      ['kafka', 'api', 'payments', ORDERS, 0],
+      ['rabbitmq', 'payments', 'ledger', ORDERS, 0],
+    ]);
+    // Worked out here from each order's own spans: consumer start − send start, and the process span's length.
+    const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+    // The RabbitMQ exchange has the topic's name: pick the Kafka spans.
+    const byName = (name: string) => run.spans.filter((span) => span.name === name && span.attributes['messaging.system'] === 'kafka');
+    const sends = new Map(byName(`send ${run.topic}`).map((span) => [span.traceId, span]));
+    const consumed = byName(`process ${run.topic}`);
+    const queue = sorted(consumed.map((span) => span.startTimeMs - sends.get(span.traceId)!.startTimeMs));
+    const processing = sorted(consumed.map((span) => span.endTimeMs - span.startTimeMs));
+    const [kafka] = report.hops;
+    expect(kafka!.queueTime).toEqual({ count: ORDERS, p50: queue[1], p99: queue[2], min: queue[0], max: queue[2] });
+    expect(kafka!.processing).toEqual({ count: ORDERS, p50: processing[1], p99: processing[2], min: processing[0], max: processing[2] });
+    expect(queue[0]).toBeGreaterThanOrEqual(0);
+    expect(report.traces).toHaveLength(ORDERS);
+    // End to end: the consumer span that ended last (payments' may outlast ledger's) − the Kafka send's start.
+    const endOf = (traceId: string) => Math.max(...run.spans.filter((span) => span.traceId === traceId && span.kind === 'CONSUMER').map((span) => span.endTimeMs));
+    expect(report.traces.map((trace) => [trace.hops, trace.skewed, trace.endToEndMs])).toEqual(
+      report.traces.map((trace) => [2, false, endOf(trace.traceId) - sends.get(trace.traceId)!.startTimeMs]),
+    );
+    const latencyCli = cli(['latency', run.otlpFile]);
+    expect({ status: latencyCli.status, stderr: latencyCli.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(latencyCli.stdout).toMatch(new RegExp(`kafka topic \`${run.topic}\`: api → payments +${ORDERS} `));
   });
 
   test('the doctor reports nothing', () => {
