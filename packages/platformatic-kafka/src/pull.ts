@@ -20,9 +20,16 @@ export const READ_ADAPTER = kafkaHeadersAdapterFor({ keys: 'string', values: 'st
  * attaches a context for the one it returns, so the body of `for await (const m of stream)` and
  * everything after its awaits runs in that message's `process {topic}` scope. The scope ends at
  * the next `next()`, when the loop ends (`break`, a throw, the stream's end), or after
- * DEFAULT_PULL_TIMEOUT_MS. The iterator's own results are handed over unchanged.
+ * DEFAULT_PULL_TIMEOUT_MS. The iterator's own results are handed over unchanged. The scope is
+ * only made when something reads the context, so `delivered` is called for every message when
+ * it is returned; what it returns runs when that message's turn ends.
  */
-export function followIterator(iterator: unknown, stream: object, start: (message: unknown) => MessagingScope | undefined): unknown {
+export function followIterator(
+  iterator: unknown,
+  stream: object,
+  start: (message: unknown) => MessagingScope | undefined,
+  delivered?: (message: unknown) => (() => void) | undefined,
+): unknown {
   if (typeof iterator !== 'object' || iterator === null || typeof (iterator as LooseObject).next !== 'function') return iterator;
   const source = iterator as AsyncIterator<unknown> & LooseObject;
   const next = source.next;
@@ -38,7 +45,9 @@ export function followIterator(iterator: unknown, stream: object, start: (messag
       pending.then(
         (result) => {
           const item = result as IteratorResult<unknown> | undefined;
-          if (item !== undefined && item !== null && item.done !== true) slot.resolve(() => start(item.value), DEFAULT_PULL_TIMEOUT_MS, true);
+          if (item === undefined || item === null || item.done === true) return;
+          slot.resolve(() => start(item.value), DEFAULT_PULL_TIMEOUT_MS, true);
+          if (delivered !== undefined) slot.onRelease = delivered(item.value);
         },
         () => undefined,
       );
