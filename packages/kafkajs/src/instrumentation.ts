@@ -52,6 +52,7 @@ export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> =
 
 /** The same options for `ConfluentKafkaInstrumentation`, from `THREADLINE_CONFLUENT_KAFKA_*`. */
 export const CONFLUENT_KAFKA_ENV_OPTIONS: EnvOptionTable<ConfluentKafkaInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   captureMessageKey: { env: 'THREADLINE_CONFLUENT_KAFKA_CAPTURE_MESSAGE_KEY', parse: envBoolean },
   batchParent: { env: 'THREADLINE_CONFLUENT_KAFKA_BATCH_PARENT', parse: envOneOf('first', 'none') },
   maxMessageBytes: { env: 'THREADLINE_CONFLUENT_KAFKA_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
