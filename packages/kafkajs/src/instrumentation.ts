@@ -403,10 +403,12 @@ abstract class KafkaJsApiInstrumentation extends InstrumentationBase<KafkaJsInst
    */
   private watchHighWatermarks(consumer: unknown): Map<string, unknown> | undefined {
     if (!this.policy.metrics.enabled || !isObject(consumer) || typeof consumer.on !== 'function') return undefined;
-    const event = isObject(consumer.events) ? consumer.events.START_BATCH_PROCESS : undefined;
-    if (typeof event !== 'string') return undefined;
     const watermarks = new Map<string, unknown>();
     try {
+      // @confluentinc/kafka-javascript's `events` getter throws (not implemented): no lag for its eachMessage.
+      const events: unknown = consumer.events;
+      const event = isObject(events) ? events.START_BATCH_PROCESS : undefined;
+      if (typeof event !== 'string') return undefined;
       (consumer.on as AnyFunction).call(consumer, event, (raw: unknown) => {
         const payload = isObject(raw) && isObject(raw.payload) ? raw.payload : undefined;
         if (payload !== undefined) watermarks.set(`${String(payload.topic)}\u0000${String(payload.partition)}`, payload.highWatermark);
