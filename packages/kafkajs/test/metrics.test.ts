@@ -199,4 +199,11 @@ test('@confluentinc/kafka-javascript (the shared base class): sends, consumption
   expect(one('m-ck-consumer', 'threadline.pipeline.duration', topic).count).toBe(3);
   // eachMessage gets no high watermark from this client (no batch events): no lag series.
   expect(series('m-ck-consumer', 'threadline.kafka.consumer.lag', topic)).toEqual([]);
+  // eachBatch does: the batch's highWatermark.
+  await runApp({ ...common, service: 'm-ck-batch', scenario: { role: 'consume', handler: 'batch', topic, groupId: uniqueGroup('metrics-ck-batch'), count: 3 } });
+  await collector.waitForMetrics((points) => points.some((point) => point.serviceName === 'm-ck-batch' && point.name === 'threadline.kafka.consumer.lag'));
+  const lag = one('m-ck-batch', 'threadline.kafka.consumer.lag', topic);
+  expect(lag.value).toBe(0);
+  expect(lag.attributes['messaging.destination.partition.id']).toBe('0');
+  expect(one('m-ck-batch', 'messaging.client.consumed.messages', topic).value).toBe(3);
 }, 120_000);
