@@ -170,7 +170,7 @@ test('metrics off (OTEL_METRICS_EXPORTER=none): the consumer sees exactly the co
   expect(collector.metrics().filter((point) => point.serviceName.startsWith('m-off-'))).toEqual([]);
 }, 120_000);
 
-test('@confluentinc/kafka-javascript (the shared base class): sends, consumption and queue time recorded in its own scope', async () => {
+test('@confluentinc/kafka-javascript (the shared base class): sends, consumption, queue time and pipeline in its own scope; lag from eachBatch only', async () => {
   const topic = uniqueTopic('metrics-confluent');
   await createTopics([topic]);
   const common = { app: 'cjs' as const, version: CONFLUENT_NEWEST, collector, metrics: true };

@@ -275,8 +275,11 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       this._wrap(stream, Symbol.asyncIterator as never, (original: unknown) =>
         forwarding((thisArg, args) => {
           const iterator = (original as AnyFunction).apply(thisArg, args);
-          if (!this.isEnabled() || this.getConfig().followPulls === false) return iterator;
-          return followIterator(iterator, stream, startPulled, this.policy.metrics.enabled ? delivered : undefined);
+          if (!this.isEnabled()) return iterator;
+          const metered = this.policy.metrics.enabled ? delivered : undefined;
+          // Not followed: no context, but the loop's messages are still metered.
+          if (this.getConfig().followPulls === false) return metered === undefined ? iterator : followIterator(iterator, stream, undefined, metered);
+          return followIterator(iterator, stream, startPulled, metered);
         }),
       );
     }

@@ -129,7 +129,7 @@ describeOnSupportedNode('@platformatic/kafka metrics', () => {
     },
   );
 
-  test('a lag above 0 while messages are still to be read', async () => {
+  test('a lag above 0 while messages are still to be read; loops that make no span (no context read, followPulls: false) metered all the same', async () => {
     const topic = uniqueName('metrics-lag');
     const [producer, consumer] = ['producer', 'consumer'].map((role) => uniqueName(`m-lag-${role}`));
     await produce(NEWEST, producer, [topic], [{ topic, messages: ['a', 'b', 'c', 'd'].map((value) => ({ value })) }]);
@@ -142,6 +142,14 @@ describeOnSupportedNode('@platformatic/kafka metrics', () => {
     expect(one(consumer, 'threadline.messaging.queue.time', topic).count).toBe(1);
     expect(one(consumer, 'threadline.pipeline.duration', topic).count).toBe(1);
     expect(one(consumer, 'messaging.process.duration', topic).count).toBe(1);
+    // followPulls: false: the loop is not followed, its messages are metered all the same.
+    const unfollowed = uniqueName('m-lag-unfollowed');
+    await consume(NEWEST, unfollowed, { TOPIC: topic, GROUP: `${unfollowed}-group`, COUNT: '2', FORM: 'iterator', THREADLINE_FOLLOW_PULLS: 'false' });
+    await collector.waitForMetrics((points) => points.some((point) => point.serviceName === unfollowed && point.name === 'messaging.process.duration'));
+    expect(one(unfollowed, 'messaging.client.consumed.messages', topic).value).toBe(2);
+    expect(one(unfollowed, 'threadline.kafka.consumer.lag', topic).value).toBe(2);
+    expect(one(unfollowed, 'threadline.messaging.queue.time', topic).count).toBe(2);
+    expect(one(unfollowed, 'messaging.process.duration', topic).count).toBe(2);
   });
 
   test('future and week-old record timestamps are dropped with a diag message; the messages arrive unaltered', async () => {
