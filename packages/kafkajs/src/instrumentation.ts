@@ -52,6 +52,7 @@ export const KAFKAJS_ENV_OPTIONS: EnvOptionTable<KafkaJsInstrumentationConfig> =
 
 /** The same options for `ConfluentKafkaInstrumentation`, from `THREADLINE_CONFLUENT_KAFKA_*`. */
 export const CONFLUENT_KAFKA_ENV_OPTIONS: EnvOptionTable<ConfluentKafkaInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   captureMessageKey: { env: 'THREADLINE_CONFLUENT_KAFKA_CAPTURE_MESSAGE_KEY', parse: envBoolean },
   batchParent: { env: 'THREADLINE_CONFLUENT_KAFKA_BATCH_PARENT', parse: envOneOf('first', 'none') },
   maxMessageBytes: { env: 'THREADLINE_CONFLUENT_KAFKA_MAX_MESSAGE_BYTES', parse: envPositiveInteger },
@@ -402,10 +403,12 @@ abstract class KafkaJsApiInstrumentation extends InstrumentationBase<KafkaJsInst
    */
   private watchHighWatermarks(consumer: unknown): Map<string, unknown> | undefined {
     if (!this.policy.metrics.enabled || !isObject(consumer) || typeof consumer.on !== 'function') return undefined;
-    const event = isObject(consumer.events) ? consumer.events.START_BATCH_PROCESS : undefined;
-    if (typeof event !== 'string') return undefined;
     const watermarks = new Map<string, unknown>();
     try {
+      // @confluentinc/kafka-javascript's `events` getter throws (not implemented): no lag for its eachMessage.
+      const events: unknown = consumer.events;
+      const event = isObject(events) ? events.START_BATCH_PROCESS : undefined;
+      if (typeof event !== 'string') return undefined;
       (consumer.on as AnyFunction).call(consumer, event, (raw: unknown) => {
         const payload = isObject(raw) && isObject(raw.payload) ? raw.payload : undefined;
         if (payload !== undefined) watermarks.set(`${String(payload.topic)}\u0000${String(payload.partition)}`, payload.highWatermark);

@@ -2,7 +2,8 @@
 // fixtures read themselves, bad record timestamps are dropped, and with metrics off the wire is
 // exactly as before.
 import { startCollector, type CollectedMetricPoint, type SpanCollector } from '@threadline/testing';
-import { createTopics, deleteCreatedTopics, runApp, uniqueGroup, uniqueTopic, V1, V2, type KafkaJsVersion } from './kafka';
+import { CONFLUENT_KAFKA_SCOPE_NAME } from '../src';
+import { CONFLUENT_NEWEST, createTopics, deleteCreatedTopics, runApp, uniqueGroup, uniqueTopic, V1, V2, type KafkaJsVersion } from './kafka';
 
 let collector: SpanCollector;
 
@@ -167,4 +168,42 @@ test('metrics off (OTEL_METRICS_EXPORTER=none): the consumer sees exactly the co
   const [entry] = consumed.received as { headers: Record<string, unknown> }[];
   expect(Object.keys(entry.headers).sort()).toEqual(['mine', 'traceparent']);
   expect(collector.metrics().filter((point) => point.serviceName.startsWith('m-off-'))).toEqual([]);
+}, 120_000);
+
+test('@confluentinc/kafka-javascript (the shared base class): sends, consumption, queue time and pipeline in its own scope; lag from eachBatch only', async () => {
+  const topic = uniqueTopic('metrics-confluent');
+  await createTopics([topic]);
+  const common = { app: 'cjs' as const, version: CONFLUENT_NEWEST, collector, metrics: true };
+  await runApp({
+    ...common,
+    service: 'm-ck-producer',
+    scenario: { role: 'produce', sends: [{ topic, messages: [{ value: 'a' }, { value: 'b' }] }, { topic, messages: [{ value: 'c' }] }] },
+  });
+  const group = uniqueGroup('metrics-ck');
+  // With metrics on, run() must still be instrumented: this client's `consumer.events` getter throws.
+  const consumed = await runApp({ ...common, service: 'm-ck-consumer', scenario: { role: 'consume', topic, groupId: group, count: 3 } });
+  await collector.waitForMetrics((points) => points.some((point) => point.serviceName === 'm-ck-consumer' && point.name === 'threadline.pipeline.duration'));
+  const sent = one('m-ck-producer', 'messaging.client.sent.messages', topic);
+  expect(sent).toMatchObject({ value: 3, scope: CONFLUENT_KAFKA_SCOPE_NAME });
+  expect(one('m-ck-producer', 'messaging.client.operation.duration', topic).count).toBe(2);
+  const count = one('m-ck-consumer', 'messaging.client.consumed.messages', topic);
+  expect(count).toMatchObject({ value: 3, scope: CONFLUENT_KAFKA_SCOPE_NAME });
+  expect(count.attributes['messaging.consumer.group.name']).toBe(group);
+  expect(one('m-ck-consumer', 'messaging.process.duration', topic).count).toBe(3);
+  const queue = one('m-ck-consumer', 'threadline.messaging.queue.time', topic);
+  expect(queue.attributes['threadline.time.source']).toBe('broker');
+  expect(queue.count).toBe(3);
+  const received = consumed.received as { receivedAt: number; timestamp: string }[];
+  expect(queue.max!).toBeLessThanOrEqual(Math.max(...received.map((entry) => entry.receivedAt - Number(entry.timestamp))) / 1000 + RESOLUTION_S);
+  expect(queue.min!).toBeGreaterThanOrEqual(0);
+  expect(one('m-ck-consumer', 'threadline.pipeline.duration', topic).count).toBe(3);
+  // eachMessage gets no high watermark from this client (no batch events): no lag series.
+  expect(series('m-ck-consumer', 'threadline.kafka.consumer.lag', topic)).toEqual([]);
+  // eachBatch does: the batch's highWatermark.
+  await runApp({ ...common, service: 'm-ck-batch', scenario: { role: 'consume', handler: 'batch', topic, groupId: uniqueGroup('metrics-ck-batch'), count: 3 } });
+  await collector.waitForMetrics((points) => points.some((point) => point.serviceName === 'm-ck-batch' && point.name === 'threadline.kafka.consumer.lag'));
+  const lag = one('m-ck-batch', 'threadline.kafka.consumer.lag', topic);
+  expect(lag.value).toBe(0);
+  expect(lag.attributes['messaging.destination.partition.id']).toBe('0');
+  expect(one('m-ck-batch', 'messaging.client.consumed.messages', topic).value).toBe(3);
 }, 120_000);

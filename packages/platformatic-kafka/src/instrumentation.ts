@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import { trace, type Attributes } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, trace, type Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, isWrapped } from '@opentelemetry/instrumentation';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
@@ -13,6 +13,7 @@ import {
   kafkaClientAttributes,
   kafkaHeadersAdapterFor,
   kafkaRecordAttributes,
+  MESSAGING_ENV_OPTIONS,
   MESSAGING_SYSTEM_VALUE_KAFKA,
   MessagingSpanPolicy,
   packageInfo,
@@ -25,7 +26,7 @@ import {
   type KafkaHeaderEncoding,
   type MessagingScope,
 } from '@threadline/carrier';
-import type { AnyFunction, ClientInfo, InstanceEvent, LooseObject, ReceiveEvent } from './internal-types';
+import type { AnyFunction, ClientInfo, FetchEvent, InstanceEvent, LooseObject, ReceiveEvent } from './internal-types';
 import { followIterator, READ_ADAPTER } from './pull';
 import type { PlatformaticKafkaHookMessage, PlatformaticKafkaInstrumentationConfig, PlatformaticKafkaReceivedMessage } from './types';
 
@@ -44,9 +45,13 @@ export function isSupportedNode(version: string = process.versions.node): boolea
 export const INSTANCES_CHANNEL = 'plt:kafka:instances';
 export const RECEIVES_CHANNEL = 'plt:kafka:consumer:receives';
 const RECEIVES_AS_PUSHED = `tracing:${RECEIVES_CHANNEL}:asyncStart`;
+export const FETCHES_CHANNEL = 'plt:kafka:consumer:fetches';
+/** A fetch's response, before the stream parses it: the only place the partitions' high watermarks show. */
+const FETCHES_ANSWERED = `tracing:${FETCHES_CHANNEL}:asyncStart`;
 
 /** The options `THREADLINE_PLATFORMATIC_KAFKA_*` variables set (for apps started with `@threadline/register`); the config wins. */
 export const PLATFORMATIC_KAFKA_ENV_OPTIONS: EnvOptionTable<PlatformaticKafkaInstrumentationConfig> = {
+  ...MESSAGING_ENV_OPTIONS,
   captureMessageKey: { env: 'THREADLINE_PLATFORMATIC_KAFKA_CAPTURE_MESSAGE_KEY', parse: envBoolean },
 };
 
@@ -71,12 +76,15 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   private readonly clients = new WeakMap<object, ClientInfo>();
   /** Messages the library is pushing into a stream, and that stream: only these are followed. */
   private readonly received = new WeakMap<object, object>();
+  /** The high watermark of the fetched partition each raw record, then its message, came in (only while metrics are recorded). */
+  private readonly watermarks = new WeakMap<object, unknown>();
   private readonly policy: MessagingSpanPolicy<PlatformaticKafkaHookMessage>;
   private subscribed = false;
   /** The propagator's fields (null: not indexable), read on the first message. */
   private fields: { names: Set<string>; lengths: Set<number> } | null | undefined;
   private readonly onInstance = (event: unknown) => this.instanceCreated(event as InstanceEvent);
   private readonly onReceive = (event: unknown) => this.messageReceived(event as ReceiveEvent);
+  private readonly onFetch = (event: unknown) => this.fetched(event as FetchEvent);
 
   constructor(config: PlatformaticKafkaInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
@@ -84,6 +92,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       system: MESSAGING_SYSTEM_VALUE_KAFKA,
       getTracer: () => this.tracer,
       getConfig: () => this.getConfig(),
+      getMeter: () => this.meter,
     });
     // The base class enables before this class's fields exist; subscribe now that they do.
     if (this.getConfig().enabled !== false) this.enable();
@@ -108,6 +117,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     }
     subscribe(INSTANCES_CHANNEL, this.onInstance);
     subscribe(RECEIVES_AS_PUSHED, this.onReceive);
+    subscribe(FETCHES_ANSWERED, this.onFetch);
     this.subscribed = true;
   }
 
@@ -116,6 +126,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     if (!this.subscribed) return;
     unsubscribe(INSTANCES_CHANNEL, this.onInstance);
     unsubscribe(RECEIVES_AS_PUSHED, this.onReceive);
+    unsubscribe(FETCHES_ANSWERED, this.onFetch);
     this.subscribed = false;
   }
 
@@ -137,14 +148,41 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     let info = this.clients.get(client);
     if (info !== undefined) return info;
     const attributes = kafkaClientAttributes(client.clientId, symbolField(client, 'plt.kafka.base.bootstrapBrokers'));
-    if (typeof client.groupId === 'string' && client.groupId !== '') attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = client.groupId;
     info = { attributes };
+    if (typeof client.groupId === 'string' && client.groupId !== '') {
+      attributes[ATTR_MESSAGING_CONSUMER_GROUP_NAME] = client.groupId;
+      info.groupId = client.groupId;
+    }
     this.clients.set(client, info);
     return info;
   }
 
   private messageReceived(event: ReceiveEvent): void {
-    if (isObject(event?.result) && isObject(event.stream)) this.received.set(event.result, event.stream);
+    if (!isObject(event?.result) || !isObject(event.stream)) return;
+    this.received.set(event.result, event.stream);
+    // Passed on to the message: the lag is recorded when it reaches the app, not when it is buffered.
+    if (!this.policy.metrics.enabled || !isObject(event.raw)) return;
+    const highWatermark = this.watermarks.get(event.raw);
+    if (highWatermark !== undefined) this.watermarks.set(event.result, highWatermark);
+  }
+
+  /** Remembers each fetched record's partition high watermark, for the lag when that record is delivered. */
+  private fetched(event: FetchEvent): void {
+    if (!this.policy.metrics.enabled || !isObject(event?.result) || !Array.isArray(event.result.responses)) return;
+    try {
+      for (const topic of event.result.responses as unknown[]) {
+        if (!isObject(topic) || !Array.isArray(topic.partitions)) continue;
+        for (const partition of topic.partitions as unknown[]) {
+          if (!isObject(partition) || !Array.isArray(partition.records)) continue;
+          for (const batch of partition.records as unknown[]) {
+            if (!isObject(batch) || !Array.isArray(batch.records)) continue;
+            for (const record of batch.records as unknown[]) if (isObject(record)) this.watermarks.set(record, partition.highWatermark);
+          }
+        }
+      }
+    } catch (error) {
+      this._diag.debug('could not read the high watermarks of a fetch; no consumer lag for it', error);
+    }
   }
 
   // --- producer ----------------------------------------------------------------------------
@@ -227,6 +265,8 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     const consumer = stream.consumer;
     const info = isObject(consumer) ? this.rememberClient(consumer) : { attributes: {} };
     const start = (message: unknown) => this.startMessage(stream, message, info);
+    const startPulled = (message: unknown) => this.startMessage(stream, message, info, false);
+    const delivered = (message: unknown) => this.meterPulled(stream, message, info);
     if (typeof stream.emit === 'function' && !isWrapped(stream.emit)) {
       this._wrap(stream, 'emit', (original) => this.wrapEmit(original as AnyFunction, start));
     }
@@ -235,8 +275,11 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       this._wrap(stream, Symbol.asyncIterator as never, (original: unknown) =>
         forwarding((thisArg, args) => {
           const iterator = (original as AnyFunction).apply(thisArg, args);
-          if (!this.isEnabled() || this.getConfig().followPulls === false) return iterator;
-          return followIterator(iterator, stream, start);
+          if (!this.isEnabled()) return iterator;
+          const metered = this.policy.metrics.enabled ? delivered : undefined;
+          // Not followed: no context, but the loop's messages are still metered.
+          if (this.getConfig().followPulls === false) return metered === undefined ? iterator : followIterator(iterator, stream, undefined, metered);
+          return followIterator(iterator, stream, startPulled, metered);
         }),
       );
     }
@@ -298,7 +341,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
   }
 
   /** The `process {topic}` scope of one message the library pushed into `stream`; undefined for anything else. */
-  private startMessage(stream: object, message: unknown, info: ClientInfo): MessagingScope | undefined {
+  private startMessage(stream: object, message: unknown, info: ClientInfo, metered = true): MessagingScope | undefined {
     try {
       if (!isObject(message) || this.received.get(message) !== stream) return undefined;
       const topic = String(message.topic);
@@ -313,11 +356,44 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       }
       const carrier = this.contextCarrier(topic, message.headers);
       const received: PlatformaticKafkaReceivedMessage = { kind: 'message', topic, partition, message: message as never };
-      const scope = this.policy.startProcess({ destination: topic, carrier, getter: READ_ADAPTER, attributes, message: received });
+      const metrics = this.policy.metrics;
+      if (metered && metrics.enabled) metrics.lag(topic, info.groupId, partition, this.watermarks.get(message), message.offset);
+      const scope = this.policy.startProcess({
+        destination: topic,
+        carrier,
+        getter: READ_ADAPTER,
+        attributes,
+        message: received,
+        // The record timestamp (a bigint): CreateTime set by the producer client, or LogAppendTime.
+        metrics: metered ? { consumerGroup: info.groupId, brokerTime: message.timestamp } : undefined,
+      });
       this.reportUnreadable(topic, carrier, scope);
       return scope;
     } catch (error) {
       this._diag.debug('could not start a process span; the message is delivered without it', error);
+      return undefined;
+    }
+  }
+
+  /**
+   * The metrics of a message a `for await` loop gets, recorded then (its scope is made only if
+   * the loop body reads the context); returns what records its processing time when the loop
+   * asks for the next message or ends.
+   */
+  private meterPulled(stream: object, message: unknown, info: ClientInfo): (() => void) | undefined {
+    const metrics = this.policy.metrics;
+    try {
+      if (!metrics.enabled || !isObject(message) || this.received.get(message) !== stream) return undefined;
+      const topic = String(message.topic);
+      const group = info.groupId;
+      metrics.lag(topic, group, message.partition as number, this.watermarks.get(message), message.offset);
+      const pipeline = this.getConfig().pipelineLatency !== false;
+      const context = pipeline ? propagation.extract(ROOT_CONTEXT, this.contextCarrier(topic, message.headers), READ_ADAPTER) : undefined;
+      metrics.received(topic, { consumerGroup: group, sentAt: message.timestamp, source: 'broker', context }, pipeline);
+      const startedAt = metrics.start();
+      return () => metrics.processed(topic, startedAt, undefined, group);
+    } catch (error) {
+      this._diag.debug('could not record the metrics of a pulled message', error);
       return undefined;
     }
   }

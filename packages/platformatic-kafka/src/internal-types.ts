@@ -13,6 +13,13 @@ export interface InstanceEvent {
 /** What `plt:kafka:consumer:receives` publishes per record; `result` is the message about to be pushed. */
 export interface ReceiveEvent {
   stream?: unknown;
+  /** The parsed record of the fetch response, before deserialization. */
+  raw?: unknown;
+  result?: unknown;
+}
+
+/** What `plt:kafka:consumer:fetches` publishes when a fetch answers; `result` is the parsed response. */
+export interface FetchEvent {
   result?: unknown;
 }
 
@@ -20,4 +27,6 @@ export interface ReceiveEvent {
 export interface ClientInfo {
   /** `messaging.client.id`, `server.*` and, for consumers, `messaging.consumer.group.name`. */
   attributes: Attributes;
+  /** The consumer's `groupId`, for the metrics. */
+  groupId?: string;
 }

@@ -47,6 +47,8 @@ export interface AppRun {
   collector?: SpanCollector;
   loader?: 'import' | 'require' | 'none';
   env?: Record<string, string>;
+  /** Export metrics to the collector (OTLP JSON every 200 ms, and at exit). */
+  metrics?: boolean;
 }
 
 /** Runs one fixture app to its end; returns its RESULT line and its output. */
@@ -54,6 +56,7 @@ export async function runApp<T = any>(run: AppRun): Promise<{ result: T; output:
   const fixture = await runFixture(join(__dirname, 'fixtures', run.file), {
     collector: run.collector,
     serviceName: run.service,
+    metrics: run.metrics,
     loader: run.loader ?? (run.file.endsWith('.mjs') ? 'import' : 'require'),
     timeoutMs: 90000,
     env: {
