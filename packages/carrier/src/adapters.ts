@@ -163,7 +163,6 @@ export interface SqsMessageAttributeValue {
   DataType?: string;
   StringValue?: string;
   BinaryValue?: Uint8Array;
-  [extra: string]: unknown;
 }
 export type SqsMessageAttributes = Record<string, SqsMessageAttributeValue | undefined>;
 

@@ -5,9 +5,8 @@ export interface SqsReceivedMessage {
   MessageId?: string;
   ReceiptHandle?: string;
   Body?: string;
-  Attributes?: Record<string, string>;
+  Attributes?: Partial<Record<string, string>>;
   MessageAttributes?: SqsMessageAttributes;
-  [field: string]: unknown;
 }
 
 /** The input of `SendMessage`, `SendMessageBatch` or `ReceiveMessage`: the copy threadline sends. */

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { Consumer } from 'sqs-consumer';
 import { setupInMemoryMetrics, setupInMemoryOtel, startCollector, type CollectedMetricPoint, type MetricPoint } from '@threadline/testing';
-import { SqsInstrumentation, withMessageContext, type SqsReceivedMessage } from '../src';
+import { SqsInstrumentation, withMessageContext } from '../src';
 import { createQueue, linkOldestVersions, NEWEST_CJS, OLDEST_ESM, requireElasticMq, runRole, SQS_ENDPOINT, SQS_REGION } from './helpers';
 
 jest.setTimeout(60000);
@@ -138,7 +138,7 @@ test('a second hop: its queue time is its own, its pipeline duration counts from
   await new Promise((resolve) => setTimeout(resolve, 300));
   const { messages } = await receiveAll(first, 1);
   const forward = { before: Date.now(), after: 0 };
-  await withMessageContext(messages[0] as SqsReceivedMessage, () => client.send(new SendMessageCommand({ QueueUrl: second, MessageBody: 'hop' })));
+  await withMessageContext(messages[0], () => client.send(new SendMessageCommand({ QueueUrl: second, MessageBody: 'hop' })));
   forward.after = Date.now();
   const { windows } = await receiveAll(second, 1);
   const [{ before, after }] = windows;
