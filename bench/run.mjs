@@ -42,7 +42,14 @@ const PULLS = {
 const PULL_VARIANTS = ['none', 'no-follow', 'threadline'];
 // Metrics on against off, same spans: `threadline` has no MeterProvider (the no-op meter), `metrics`
 // an SDK MeterProvider exporting every second to an exporter that drops what it gets.
-const METRICS = { kafkajs: { n: 50000 }, amqplib: { n: 50000 } };
+const METRICS = {
+  kafkajs: { n: 50000 },
+  'platformatic-kafka': { n: 20000, node: TRANSPORTS['platformatic-kafka'].node },
+  'confluent-kafka': { n: 50000 },
+  amqplib: { n: 50000 },
+  sqs: { n: 5000 },
+  mongodb: { n: 5000 },
+};
 const METRIC_VARIANTS = ['threadline', 'metrics'];
 const REPEATS = quick ? 1 : 5;
 const SOAK_N = quick ? 2000 : 200000;
@@ -111,14 +118,18 @@ async function sampleVariants({ workload, transport, n, variants }) {
 
 const ratio = (a, b) => Number((a / b).toFixed(3));
 
+/** False (and one log line) for a transport whose library does not run on this Node version. */
+function runsHere(transport, spec) {
+  if (!spec.node || spec.node(process.versions.node.split('.').map(Number))) return true;
+  log(`${transport} skipped: it does not run on Node ${process.versions.node}`);
+  return false;
+}
+
 async function benchTransports() {
   const results = {};
   for (const [transport, spec] of Object.entries(TRANSPORTS)) {
     if (only && !only.includes(transport)) continue;
-    if (spec.node && !spec.node(process.versions.node.split('.').map(Number))) {
-      log(`${transport} skipped: it does not run on Node ${process.versions.node}`);
-      continue;
-    }
+    if (!runsHere(transport, spec)) continue;
     const n = quick ? 200 : spec.n;
     const variants = VARIANTS.filter((variant) => variant !== 'upstream' || spec.upstream);
     const summary = await sampleVariants({ workload: transport, transport, n, variants });
@@ -147,6 +158,7 @@ async function compareEach({ specs, selected, workload, variants, on, off }) {
   const results = {};
   for (const [transport, spec] of Object.entries(specs)) {
     if (only && !selected(transport)) continue;
+    if (!runsHere(transport, spec)) continue;
     const n = quick ? 200 : spec.n;
     const summary = await sampleVariants({ workload: workload(transport), transport, n, variants });
     const [a, b] = [summary[on], summary[off]];
