@@ -17,15 +17,29 @@ const logger = diag.createComponentLogger({ namespace: '@threadline/register' })
 const DEFAULT_INTERVAL_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** What was exported last: values and start times (not end times), so an unchanged cumulative collection matches. */
+/**
+ * What was exported last: the points' values, without their times. A delta collection starts
+ * again at each collect, so with times in it no two would ever match and each beforeExit would
+ * export again, keeping the loop alive. Points with nothing in them (a delta counter at 0, a
+ * delta histogram with no count) are left out for the same reason.
+ */
 function fingerprint(resourceMetrics: ResourceMetrics): string {
   const parts: unknown[] = [];
   for (const scope of resourceMetrics.scopeMetrics) {
     for (const metric of scope.metrics) {
-      for (const point of metric.dataPoints) parts.push([scope.scope.name, metric.descriptor.name, point.attributes, point.startTime, point.value]);
+      for (const point of metric.dataPoints) {
+        if (isEmptyDelta(metric.aggregationTemporality, point.value)) continue;
+        parts.push([scope.scope.name, metric.descriptor.name, point.attributes, point.value]);
+      }
     }
   }
   return parts.length === 0 ? '' : JSON.stringify(parts);
+}
+
+function isEmptyDelta(temporality: AggregationTemporality, value: unknown): boolean {
+  if (temporality !== AggregationTemporality.DELTA) return false;
+  if (typeof value === 'number') return value === 0;
+  return typeof value === 'object' && value !== null && (value as { count?: unknown }).count === 0;
 }
 
 /** An exporter that can also send one collection synchronously, from the `exit` event. */
@@ -280,13 +294,15 @@ export function startMetrics(env: NodeJS.ProcessEnv, resource: Resource): Metric
         const changed = each.changed(provider);
         if (changed === undefined) continue;
         exports.push(
-          new Promise<void>((resolve) =>
+          new Promise<void>((resolve) => {
+            // Marked before the outcome is known: a failed export (no collector) is logged, not
+            // retried at the next beforeExit, which would keep the process alive for good.
+            each.markSent(changed);
             each.exporter.export(changed, (result) => {
-              if (result.code === 0) each.markSent(changed);
-              else logger.warn('metric export failed', result.error);
+              if (result.code !== 0) logger.warn('metric export failed', result.error);
               resolve();
-            }),
-          ),
+            });
+          }),
         );
       }
       return exports.length === 0 ? undefined : Promise.all(exports).then(() => undefined);

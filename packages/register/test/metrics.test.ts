@@ -47,6 +47,31 @@ test('a process whose loop drains exports the metrics once, and still ends', asy
   expect(collector.metrics().filter((point) => point.name === 'fixture.items')).toHaveLength(1);
 });
 
+test('with no collector listening, a draining process still ends: the failed export is logged once, not retried at each beforeExit', async () => {
+  // Port 9 (discard) has no listener on loopback: every POST is refused.
+  const started = Date.now();
+  const result = await runFixture(fixture, {
+    metrics: true,
+    serviceName: 'metered',
+    args: ['drain'],
+    env: { ...noTimer, OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://127.0.0.1:9/v1/metrics', OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: '2000', OTEL_LOG_LEVEL: 'warn' },
+    timeoutMs: 30_000,
+  });
+  expect(result.code).toBe(0);
+  expect(result.stderr.split('metric export failed').length - 1).toBe(1);
+  expect(Date.now() - started).toBeLessThan(20_000);
+});
+
+test('with delta temporality a draining process ends after one export, not one per beforeExit', async () => {
+  const result = await runFixture(fixture, { collector, metrics: true, serviceName: 'metered', args: ['drain'], env: { ...noTimer, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'delta' }, timeoutMs: 10_000 });
+  expect(result.code).toBe(0);
+  const points = await collector.waitForMetrics(hasBoth);
+  expect(find(points, 'fixture.items')).toMatchObject({ value: 3, temporality: 1 });
+  // An asynchronous counter gives a new zero delta at each collection; those are not sent again.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(collector.metrics().filter((point) => point.name === 'fixture.observed')).toEqual([expect.objectContaining({ value: 7, temporality: 1 })]);
+});
+
 test('OTEL_METRIC_EXPORT_INTERVAL sets the period; OTEL_EXPORTER_OTLP_METRICS_ENDPOINT and _HEADERS are used', async () => {
   const child = startFixture(fixture, {
     collector,
