@@ -115,8 +115,20 @@ export function withPipelineOrigin(ctx: Context, nowMs: number = Date.now()): Co
   if (spanContext === undefined || !trace.isSpanContextValid(spanContext)) return ctx;
   const current = spanContext.traceState;
   if (current?.get(PIPELINE_TRACESTATE_KEY) !== undefined) return ctx;
-  const traceState = (current ?? createTraceState()).set(PIPELINE_TRACESTATE_KEY, `o:${nowMs.toString(36)}`);
+  const entry = `o:${nowMs.toString(36)}`;
+  if (current !== undefined && !roomInTraceState(current.serialize(), entry)) return ctx;
+  const traceState = (current ?? createTraceState()).set(PIPELINE_TRACESTATE_KEY, entry);
   return trace.setSpanContext(ctx, { ...spanContext, traceState });
+}
+
+// W3C trace context: at most 32 list members and 512 characters. A full tracestate is sent as
+// it is: the user's vendors' entries come first, and only the pipeline duration is lost.
+const TRACESTATE_MAX_MEMBERS = 32;
+const TRACESTATE_MAX_LENGTH = 512;
+function roomInTraceState(serialized: string, entry: string): boolean {
+  if (serialized === '') return true;
+  const members = serialized.split(',').length;
+  return members < TRACESTATE_MAX_MEMBERS && serialized.length + 1 + PIPELINE_TRACESTATE_KEY.length + 1 + entry.length <= TRACESTATE_MAX_LENGTH;
 }
 
 export interface DestinationNameOptions {
@@ -134,13 +146,16 @@ const JOB_SUFFIX = /-(?:[bcdfghjklmnpqrstvwxz2456789]{5}|(?=[0-9a-f]*[0-9])[0-9a
 
 /**
  * The `messaging.destination.name` of a metric: generated names collapse so that the number of
- * series stays bounded. RabbitMQ `amq.gen-…` → `amq.gen-*`; temporary destinations →
+ * series stays bounded. RabbitMQ `amq.gen-…` → `amq.gen-*`, direct reply-to
+ * `amq.rabbitmq.reply-to.…` → `amq.rabbitmq.reply-to`; temporary destinations →
  * `(temporary)`; Job names → their `generateName`, else without the generated suffix; every
  * other name (MongoDB collections included) as it is.
  */
 export function metricDestinationName(name: string, options?: DestinationNameOptions): string {
   if (options?.temporary === true) return '(temporary)';
   if (name.startsWith('amq.gen-')) return 'amq.gen-*';
+  // Direct reply-to: the broker names one pseudo-queue per consumer channel.
+  if (name.startsWith('amq.rabbitmq.reply-to.')) return 'amq.rabbitmq.reply-to';
   if (options?.kind === 'job') {
     if (options.generateName !== undefined && options.generateName.length > 0) return options.generateName;
     return name.replace(JOB_SUFFIX, '');

@@ -347,6 +347,7 @@ describe('helpers', () => {
 
   test('metricDestinationName collapses generated names only', () => {
     expect(metricDestinationName('amq.gen-JzTY20BRgKO-HjmUJj0wLg')).toBe('amq.gen-*');
+    expect(metricDestinationName('amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyODY0NjAzMjAAAAAAAAAAAAAAAAAAAAA=')).toBe('amq.rabbitmq.reply-to');
     expect(metricDestinationName('orders')).toBe('orders');
     expect(metricDestinationName('orders.v2', { temporary: true })).toBe('(temporary)');
     expect(metricDestinationName('jobs', { kind: 'job', generateName: 'report-' })).toBe('report-');
@@ -366,6 +367,21 @@ describe('helpers', () => {
     expect(withPipelineOrigin(marked, 5)).toBe(marked);
     expect(withPipelineOrigin(ROOT_CONTEXT)).toBe(ROOT_CONTEXT);
     expect(pipelineOrigin(base)).toBeUndefined();
+  });
+
+  test('a full tracestate (32 members, or no room in 512 characters) goes out as it came: no 33rd member', () => {
+    const withState = (serialized: string) =>
+      trace.setSpanContext(ROOT_CONTEXT, { traceId: VALID_TRACE_ID, spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, traceState: new TraceState(serialized) });
+    const full = Array.from({ length: 32 }, (_, index) => `v${index}=x`).join(',');
+    const fullContext = withState(full);
+    expect(withPipelineOrigin(fullContext, 1_700_000_000_000)).toBe(fullContext);
+    const long = `a=${'x'.repeat(250)},b=${'y'.repeat(240)}`; // 495 characters: the 22 of the entry would pass 512
+    const longContext = withState(long);
+    expect(withPipelineOrigin(longContext, 1_700_000_000_000)).toBe(longContext);
+    // 31 members leave room for one.
+    const roomy = withPipelineOrigin(withState(Array.from({ length: 31 }, (_, index) => `v${index}=x`).join(',')), 1_700_000_000_000);
+    expect(trace.getSpanContext(roomy)!.traceState!.serialize().split(',')).toHaveLength(32);
+    expect(pipelineOrigin(roomy)).toBe(1_700_000_000_000);
   });
 
   test('injectContext with sentAt writes the field; without it the carrier holds only the context', () => {
