@@ -1,4 +1,4 @@
-// kafkajs ⇄ @platformatic/kafka through the real broker, producer and consumer each in its own
+// kafkajs ⇄ @platformatic/kafka ⇄ @confluentinc/kafka-javascript through the real broker, producer and consumer each in its own
 // process under the register hook (ESM and CJS apps, the oldest and the newest supported
 // version): one trace across the two services each way, and the payload and user headers arrive
 // as in an uninstrumented run, whatever header types each client writes (string or Buffer).
@@ -8,13 +8,17 @@ import { describeOnSupportedNode, NEWEST, OLDEST, runApp, uniqueName, type Libra
 jest.setTimeout(180000);
 
 type Message = { value: string; key: string; headers: [string, string][] };
-type Direction = { producer: 'kafkajs' | 'platformatic'; consumer: 'kafkajs' | 'platformatic' };
+type Client = 'kafkajs' | 'platformatic' | 'confluent';
+type Direction = { producer: Client; consumer: Client };
 const TRACEPARENT = Buffer.from('traceparent').toString('base64');
 const withoutContext = (message: Message) => ({ ...message, headers: message.headers.filter(([key]) => key !== TRACEPARENT) });
 const DIRECTIONS: Direction[] = [
   { producer: 'kafkajs', consumer: 'platformatic' },
   { producer: 'platformatic', consumer: 'kafkajs' },
+  { producer: 'platformatic', consumer: 'confluent' },
+  { producer: 'confluent', consumer: 'platformatic' },
 ];
+const pairName = (direction: Direction) => `${direction.producer}-${direction.consumer}`;
 
 /** Runs the producer process, then the consumer process, on a fresh topic; returns what the consumer got. */
 async function runPair(options: { file: string; version: LibraryVersion; direction: Direction; name: string; collector?: SpanCollector; loader?: 'none' }) {
@@ -25,14 +29,14 @@ async function runPair(options: { file: string; version: LibraryVersion; directi
   return { topic, received: result.received };
 }
 
-describeOnSupportedNode('kafkajs ⇄ @platformatic/kafka, two processes', () => {
+describeOnSupportedNode('kafkajs, @platformatic/kafka and @confluentinc/kafka-javascript, two processes', () => {
   let collector: SpanCollector;
   const control = new Map<string, Message>();
   beforeAll(async () => {
     collector = await startCollector();
     for (const direction of DIRECTIONS) {
-      const { received } = await runPair({ file: 'pair-app.cjs', version: NEWEST, direction, name: `control-${direction.producer}`, loader: 'none' });
-      control.set(direction.producer, received);
+      const { received } = await runPair({ file: 'pair-app.cjs', version: NEWEST, direction, name: `control-${pairName(direction)}`, loader: 'none' });
+      control.set(pairName(direction), received);
     }
   });
   afterAll(() => collector?.close());
@@ -41,7 +45,7 @@ describeOnSupportedNode('kafkajs ⇄ @platformatic/kafka, two processes', () => 
     [NEWEST, OLDEST].flatMap((version) => DIRECTIONS.map((direction) => ({ file, version, direction, title: `${direction.producer} → ${direction.consumer}, ${file}, ${version.label}` }))),
   );
   test.each(cases)('$title: one trace, bytes identical', async ({ file, version, direction }) => {
-    const { topic, received } = await runPair({ file, version, direction, name: `${file.replace('.', '-')}-${version.version}-${direction.producer}`, collector });
+    const { topic, received } = await runPair({ file, version, direction, name: `${file.replace('.', '-')}-${version.version}-${pairName(direction)}`, collector });
     const services = [`${topic}-producer`, `${topic}-consumer`];
     const mine = (all: readonly CollectedSpan[]) => all.filter((span) => services.includes(span.serviceName));
     const work = `work:${direction.consumer}`;
@@ -51,7 +55,7 @@ describeOnSupportedNode('kafkajs ⇄ @platformatic/kafka, two processes', () => 
     expect(processSpan.serviceName).toBe(`${topic}-consumer`);
     const send = spans.find((span) => span.spanId === processSpan.parentSpanId)!;
     expect(send).toMatchObject({ name: `send ${topic}`, kind: 'PRODUCER', serviceName: `${topic}-producer` });
-    expect(withoutContext(received)).toEqual(control.get(direction.producer));
+    expect(withoutContext(received)).toEqual(control.get(pairName(direction)));
     expect(received.headers.filter(([key]) => key === TRACEPARENT)).toHaveLength(1);
   });
 });
