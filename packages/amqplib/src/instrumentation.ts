@@ -29,6 +29,7 @@ import {
   recordSpanError,
   resolveEnvOptions,
   runSettled,
+  runTimed,
   settlingCallback,
   type EnvOptionTable,
   type FollowedContext,
@@ -385,11 +386,13 @@ export class AmqplibInstrumentation extends InstrumentationBase<AmqplibInstrumen
    */
   private runHandler(scope: MessagingScope, autoAck: boolean, handler: () => unknown, queue: unknown): unknown {
     const metrics = this.policy.metrics;
-    const startedAt = metrics.start();
+    const run = () => scope.run(handler);
+    // The span waits for the ack: the handler's own time is the processing duration. The outer
+    // runSettled alone re-raises an unhandled rejection (observed: false), once.
+    const timed = metrics.enabled ? () => runTimed(metrics, metricQueue(queue), run) : run;
     return runSettled(
-      () => scope.run(handler),
+      timed,
       (outcome) => {
-        if (startedAt > 0) metrics.processed(metricQueue(queue), startedAt, outcome.failed ? errorType(outcome.error) : undefined);
         if (autoAck) endSettled(scope, 'no_ack', undefined, outcome.failed ? { error: outcome.error } : undefined);
         else if (outcome.failed && scope.span !== undefined && !scope.isEnded) recordSpanError(scope.span, outcome.error);
       },

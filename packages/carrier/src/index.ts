@@ -24,7 +24,7 @@ export {
 } from './core';
 export type { KafkaHeaderEncoding } from './adapters';
 export type { CarrierAdapter, EnvVar, SqsMessageAttributes, SqsMessageAttributeValue, InjectOptions, InjectOutcome } from './core';
-export { MessagingSpanPolicy, MessagingScope, recordSpanError, errorType } from './policy';
+export { MessagingSpanPolicy, MessagingScope, recordSpanError } from './policy';
 export {
   MessagingMetrics,
   disabledMetrics,
@@ -49,7 +49,7 @@ export {
   ATTR_THREADLINE_TIME_SOURCE,
 } from './metrics';
 export type { TimeSource, TimestampProblem, DestinationNameOptions, ReceivedMessage } from './metrics';
-export { isThenable, runAndEnd, runSettled, settleWhen, settlingCallback, endScope } from './run';
+export { isThenable, runAndEnd, runSettled, runTimed, settleWhen, settlingCallback, endScope, errorType } from './run';
 export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
 export { MESSAGING_ENV_OPTIONS, envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';
 export type { EnvOption, EnvOptionTable, EnvParser } from './env-options';

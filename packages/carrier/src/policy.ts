@@ -26,20 +26,11 @@ import {
 } from './semconv';
 import type { CarrierAdapter } from './adapters';
 import { extractContextFrom, injectPrepared, PreparedContext, type InjectOptions, type InjectOutcome } from './propagation';
-import { endScope, settleWhen, type SettleOptions } from './run';
+import { endScope, errorType, settleWhen, type SettleOptions } from './run';
 import { disabledMetrics, MessagingMetrics, metricDestinationName, readSentAt, withPipelineOrigin, type TimeSource } from './metrics';
 import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
-
-/** The low-cardinality `error.type` of a failure. */
-export function errorType(error: unknown): string {
-  if (error instanceof Error) return error.name || error.constructor?.name || 'Error';
-  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') {
-    return (error as { code: string }).code;
-  }
-  return '_OTHER';
-}
 
 /** Marks a span failed: status, `error.type` and the exception event. */
 export function recordSpanError(span: Span, error: unknown): void {

@@ -1,4 +1,5 @@
 import { diag } from '@opentelemetry/api';
+import type { MessagingMetrics } from './metrics';
 import type { MessagingScope } from './policy';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
@@ -79,6 +80,26 @@ export function runSettled<R>(fn: () => R, settle: Settle, options?: SettleOptio
     throw error;
   }
   return settleWhen(result, settle, options);
+}
+
+/** The low-cardinality `error.type` of a failure. */
+export function errorType(error: unknown): string {
+  if (error instanceof Error) return error.name || error.constructor?.name || 'Error';
+  if (typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string') {
+    return (error as { code: string }).code;
+  }
+  return '_OTHER';
+}
+
+/**
+ * Runs `fn` and records its `messaging.process.duration` once it settles (returns, throws, or
+ * its promise settles), with the outcome's `error.type`; while metrics are off it only runs it.
+ * For handlers whose scope does not end with them (an ack, a document's end of turn).
+ */
+export function runTimed<R>(metrics: MessagingMetrics, destination: string, fn: () => R, options?: SettleOptions & { consumerGroup?: string }): R {
+  if (!metrics.enabled) return fn();
+  const startedAt = metrics.start();
+  return runSettled(fn, (outcome) => metrics.processed(destination, startedAt, outcome.failed ? errorType(outcome.error) : undefined, options?.consumerGroup), options);
 }
 
 /** Ends a scope with an outcome. */

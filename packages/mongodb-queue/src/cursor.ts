@@ -1,7 +1,7 @@
 import type { TimeInput } from '@opentelemetry/api';
-import { documentFieldAdapter, isThenable, runAndEnd, type MessagingScope } from '@threadline/carrier';
+import { documentFieldAdapter, isThenable, runAndEnd, runTimed, type MessagingScope } from '@threadline/carrier';
 import { withDriverOperation, withMessageId } from './attributes';
-import { isDocument, originals, registerRunner, timedProcessing, type Doc } from './document-context';
+import { isDocument, originals, registerRunner, type Doc } from './document-context';
 import type { CursorLike, CursorState, QueueReader, QueueTarget } from './internal-types';
 import { methodWrapper, type AnyFunction } from './method-wrapper';
 import { followDocuments } from './pull';
@@ -76,8 +76,7 @@ function handOverFromCursor(reader: QueueReader, target: QueueTarget, document: 
       reader.diag.debug('no consumer span for this document', error);
       return fn();
     }
-    const metrics = reader.policy.metrics;
-    return timedProcessing(metrics.enabled ? { metrics, destination: target.namespace } : undefined, () => runAndEnd(scope, fn));
+    return runTimed(reader.policy.metrics, target.namespace, () => runAndEnd(scope, fn));
   });
   return handed;
 }

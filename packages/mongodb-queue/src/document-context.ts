@@ -1,4 +1,4 @@
-import { DEFAULT_DOCUMENT_CONTEXT_FIELD, documentFieldAdapter, errorType, runAndEnd, runSettled, withExtractedContext, type MessagingScope } from '@threadline/carrier';
+import { DEFAULT_DOCUMENT_CONTEXT_FIELD, documentFieldAdapter, runAndEnd, runTimed, withExtractedContext, type MessagingScope } from '@threadline/carrier';
 import type { DocumentRunner, MeteredDestination, PendingDelivery } from './internal-types';
 
 export type Doc = Record<string, unknown>;
@@ -49,17 +49,10 @@ export function runPending<R>(pending: PendingDelivery, fn: () => R): R {
   if (pending.timer !== undefined && !pending.scope.isEnded) {
     clearImmediate(pending.timer);
     pending.timer = undefined;
-    return timedProcessing(pending.processing, () => runAndEnd(pending.scope, fn));
+    const run = () => runAndEnd(pending.scope, fn);
+    return pending.processing === undefined ? run() : runTimed(pending.processing.metrics, pending.processing.destination, run);
   }
   return pending.scope.run(fn);
-}
-
-/** Runs the work on one delivered document; with metrics on, its `messaging.process.duration` is recorded when it settles. */
-export function timedProcessing<R>(metered: MeteredDestination | undefined, fn: () => R): R {
-  if (metered === undefined) return fn();
-  const { metrics, destination } = metered;
-  const startedAt = metrics.start();
-  return runSettled(fn, (outcome) => metrics.processed(destination, startedAt, outcome.failed ? errorType(outcome.error) : undefined));
 }
 
 export function deferEnd(scope: MessagingScope, processing?: MeteredDestination): PendingDelivery {

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
-import { propagation, ROOT_CONTEXT, trace, type Attributes } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, type Attributes } from '@opentelemetry/api';
 import { InstrumentationBase, isWrapped } from '@opentelemetry/instrumentation';
 import {
   ATTR_MESSAGING_CONSUMER_GROUP_NAME,
@@ -328,18 +328,6 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
     return this.fields ?? undefined;
   }
 
-  /** A traceparent that did not become the parent (with the default policy): a diag line. */
-  private reportUnreadable(topic: string, carrier: unknown, scope: MessagingScope): void {
-    const config = this.getConfig();
-    if (config.useLinks === true || (config.incomingContext !== undefined && config.incomingContext !== 'parent')) return;
-    const text = READ_ADAPTER.get(carrier, 'traceparent');
-    if (text === undefined) return;
-    const traceId = trace.getSpanContext(scope.context)?.traceId;
-    if (traceId === undefined || !String(text).includes(traceId)) {
-      this._diag.debug(`a message on ${topic} carries a traceparent that cannot be read; its work starts a new trace`);
-    }
-  }
-
   /** The `process {topic}` scope of one message the library pushed into `stream`; undefined for anything else. */
   private startMessage(stream: object, message: unknown, info: ClientInfo, metered = true): MessagingScope | undefined {
     try {
@@ -358,7 +346,7 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       const received: PlatformaticKafkaReceivedMessage = { kind: 'message', topic, partition, message: message as never };
       const metrics = this.policy.metrics;
       if (metered && metrics.enabled) metrics.lag(topic, info.groupId, partition, this.watermarks.get(message), message.offset);
-      const scope = this.policy.startProcess({
+      return this.policy.startProcess({
         destination: topic,
         carrier,
         getter: READ_ADAPTER,
@@ -367,8 +355,6 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
         // The record timestamp (a bigint): CreateTime set by the producer client, or LogAppendTime.
         metrics: metered ? { consumerGroup: info.groupId, brokerTime: message.timestamp } : undefined,
       });
-      this.reportUnreadable(topic, carrier, scope);
-      return scope;
     } catch (error) {
       this._diag.debug('could not start a process span; the message is delivered without it', error);
       return undefined;
