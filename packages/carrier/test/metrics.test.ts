@@ -14,6 +14,7 @@ import {
   readEnvOptions,
   recordAdapter,
   runAndEnd,
+  runTimed,
   sqsAttributesAdapter,
   withPipelineOrigin,
   SENT_AT_FIELD,
@@ -272,6 +273,26 @@ describe('with a MeterProvider', () => {
     send('orders', {});
     expect((await next.collect()).some((point) => point.name === 'messaging.client.sent.messages')).toBe(true);
   });
+  test('runTimed records the handler time once its promise settles, with error.type on a rejection, and returns its result as it is', async () => {
+    const metrics = new MessagingMetrics(meter, 'rabbitmq');
+    let finish!: () => void;
+    const work = new Promise<void>((resolve) => (finish = resolve));
+    const returned = runTimed(metrics, 'orders', () => work, { consumerGroup: 'g' });
+    expect(returned).toBe(work);
+    expect(await points('messaging.process.duration')).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    finish();
+    await work;
+    const failure = Promise.reject(new TypeError('bad'));
+    await expect(runTimed(metrics, 'orders', () => failure)).rejects.toThrow('bad');
+    await new Promise((resolve) => setImmediate(resolve));
+    const recorded = await points('messaging.process.duration');
+    expect(recorded).toHaveLength(2);
+    const ok = recorded.find((point) => point.attributes['error.type'] === undefined)!;
+    expect(ok).toMatchObject({ count: 1, attributes: { 'messaging.destination.name': 'orders', 'messaging.consumer.group.name': 'g' } });
+    expect(ok.min).toBeGreaterThanOrEqual(0.015);
+    expect(recorded.find((point) => point.attributes['error.type'] === 'TypeError')).toMatchObject({ count: 1 });
+  });
 });
 
 describe('without a MeterProvider (no-op meter)', () => {
@@ -309,6 +330,14 @@ describe('without a MeterProvider (no-op meter)', () => {
     const headers: Record<string, unknown> = {};
     send('orders', headers, { sentAt: true });
     expect(Object.keys(headers)).toEqual(['traceparent']);
+  });
+
+  test('runTimed with metrics off only runs the function', () => {
+    const metrics = new MessagingMetrics(createNoopMeter(), 'rabbitmq');
+    const now = jest.spyOn(performance, 'now');
+    expect(runTimed(metrics, 'orders', () => 42)).toBe(42);
+    expect(now).not.toHaveBeenCalled();
+    now.mockRestore();
   });
 
   test('MessagingMetrics of a no-op meter is disabled and records nothing', () => {
