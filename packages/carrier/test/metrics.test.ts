@@ -273,6 +273,17 @@ describe('with a MeterProvider', () => {
     send('orders', {});
     expect((await next.collect()).some((point) => point.name === 'messaging.client.sent.messages')).toBe(true);
   });
+  test('the counters keep at most 2000 attribute sets: the next one is not recorded, with a warning', async () => {
+    const metrics = new MessagingMetrics(meter, 'rabbitmq');
+    for (let index = 0; index <= 2000; index++) metrics.sent(`queue-${index}`, 1, metrics.start());
+    metrics.sent('queue-0', 1, metrics.start());
+    const sent = await points('messaging.client.sent.messages');
+    expect(sent).toHaveLength(2000);
+    expect(sent.some((point) => point.attributes['messaging.destination.name'] === 'queue-2000')).toBe(false);
+    expect(sent.find((point) => point.attributes['messaging.destination.name'] === 'queue-0')!.value).toBe(2);
+    expect(logs.filter((log) => log.message.includes('more than 2000 attribute sets'))).toHaveLength(1);
+  });
+
   test('runTimed records the handler time once its promise settles, with error.type on a rejection, and returns its result as it is', async () => {
     const metrics = new MessagingMetrics(meter, 'rabbitmq');
     let finish!: () => void;
