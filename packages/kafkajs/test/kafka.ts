@@ -142,8 +142,6 @@ export interface AppOptions {
   onOutput?: (stdout: string, stderr: string) => void;
   /** Export metrics to the collector (OTLP JSON every 200 ms, and at exit). */
   metrics?: boolean;
-  /** Put the app's stderr (diag output with OTEL_LOG_LEVEL) on the result as `stderr`. */
-  keepStderr?: boolean;
 }
 
 /** Runs one fixture app to its end and returns what it printed on its RESULT line. */
@@ -171,7 +169,6 @@ export async function runApp<T = any>(options: AppOptions): Promise<T> {
   }
   const parsed = JSON.parse(line.slice('RESULT '.length));
   if (parsed.kafkajs !== version.version) throw new Error(`${options.service} ran ${version.client} ${parsed.kafkajs}, not ${version.version}`);
-  if (options.keepStderr) parsed.stderr = result.stderr;
   return parsed as T;
 }
 

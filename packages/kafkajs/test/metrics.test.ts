@@ -138,18 +138,19 @@ test('future and week-old record timestamps are dropped with a diag message; the
     service: 'm-bad-producer',
     scenario: { role: 'produce', sends: [{ topic, messages: [{ value: 'future', timestamp: future }, { value: 'old', timestamp: old }, { value: 'fine' }] }] },
   });
+  let stderr = '';
   const consumed = await runApp({
     ...common,
     service: 'm-bad-consumer',
-    keepStderr: true,
+    onOutput: (_stdout, output) => (stderr = output),
     env: { OTEL_LOG_LEVEL: 'warn' },
     scenario: { role: 'consume', topic, groupId: uniqueGroup('metrics-bad'), count: 3 },
   });
   const received = consumed.received as { value: { b64: string }; timestamp: string }[];
   expect(received.map((entry) => Buffer.from(entry.value.b64, 'base64').toString('utf8'))).toEqual(['future', 'old', 'fine']);
   expect(received.slice(0, 2).map((entry) => entry.timestamp)).toEqual([future, old]);
-  expect(consumed.stderr).toContain('threadline.messaging.queue.time: future timestamp, value dropped');
-  expect(consumed.stderr).toContain('threadline.messaging.queue.time: absurd timestamp, value dropped');
+  expect(stderr).toContain('threadline.messaging.queue.time: future timestamp, value dropped');
+  expect(stderr).toContain('threadline.messaging.queue.time: absurd timestamp, value dropped');
   await collector.waitForMetrics((points) => points.some((point) => point.serviceName === 'm-bad-consumer' && point.name === 'messaging.client.consumed.messages'));
   expect(one('m-bad-consumer', 'messaging.client.consumed.messages', topic).value).toBe(3);
   // Only the good one is timed, and never negatively.
