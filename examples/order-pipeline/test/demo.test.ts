@@ -47,8 +47,11 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
   const latency = run.stdout.slice(run.stdout.indexOf('where the time goes, from the metrics the services sent over OTLP'));
   expect(latency).toMatch(/^ {2}hop +queue p50 +queue p99 +processing p50 +processing p99 +messages$/m);
   const duration = String.raw`(?:\d+\.\d+ (?:ms|s)|–)`;
+  // Messages an earlier, interrupted run left queued (the verdict names them and does not judge
+  // them) are consumed now too, and counted by the metrics: then a hop has more than one.
+  const messages = /^· not judged: \d+ spans of orders from an earlier, interrupted run/m.test(run.stdout) ? String.raw`[1-9]\d*` : '1';
   for (const hop of ['api → payments \\(kafka orders\\)', 'payments → shipping \\(rabbitmq [^)]+\\)', 'shipping → notifier \\(aws_sqs shipments\\)', 'notifier → reporter \\(mongodb shop\\.outbox\\)', 'reporter → report-job \\([^)]*report\\)']) {
-    expect(latency).toMatch(new RegExp(`^ {2}${hop} +${duration} +${duration} +${duration} +${duration} +1$`, 'm'));
+    expect(latency).toMatch(new RegExp(`^ {2}${hop} +${duration} +${duration} +${duration} +${duration} +${messages}$`, 'm'));
   }
   const endToEnd = new RegExp(`^ {2}order ${orderId}: (\\d+\\.\\d+) (ms|s) end to end`, 'm').exec(latency);
   expect(endToEnd).not.toBeNull();
