@@ -68,7 +68,7 @@ test('--orders 1: one trace across all six processes, exit 0, a waterfall chromi
   const page = readFileSync(file!, 'utf8');
   // The page shows the same metrics table.
   expect(page).toContain('<h2>Where the time goes');
-  expect(page).toMatch(/<tr><td>api → payments \(kafka orders\)<\/td>(<td class="num">[^<]+<\/td>){4}<td class="num">1<\/td><\/tr>/);
+  expect(page).toMatch(new RegExp(`<tr><td>api → payments \\(kafka orders\\)</td>(<td class="num">[^<]+</td>){4}<td class="num">${messages}</td></tr>`));
   expect(page).toContain(`order <strong>${orderId}</strong>: ${endToEnd![1]} ${endToEnd![2]} end to end`);
   const spanCount = Number(/data-span-count="(\d+)"/.exec(page)?.[1]);
   expect(spanCount).toBeGreaterThanOrEqual(6);
