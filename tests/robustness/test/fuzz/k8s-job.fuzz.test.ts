@@ -173,7 +173,10 @@ test('createNamespacedJob against the real kube-apiserver (dryRun=All): the serv
   const verdict = (outcome: PromiseSettledResult<unknown>, body: unknown) => {
     if (outcome.status === 'fulfilled') return 'created';
     const prefix = (body as AnyRecord)?.metadata?.generateName;
-    const generated = typeof prefix === 'string' ? new RegExp(`${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[a-z0-9]{5}`, 'g') : undefined;
+    // The server quotes the name in its messages (Go's %q), so a `"` or `\` in the prefix shows escaped
+    // there; for the printable ASCII fast-check generates, that is the same as JSON's escaping.
+    const forms = typeof prefix === 'string' ? [...new Set([prefix, JSON.stringify(prefix).slice(1, -1)])] : [];
+    const generated = forms.length ? new RegExp(`(?:${forms.map((form) => form.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})[a-z0-9]{5}`, 'g') : undefined;
     const scrub = (text: string) => (generated ? text.replace(generated, '<generated>') : text);
     if (!(outcome.reason instanceof KubeApiError)) return `threw ${String(outcome.reason)}`;
     const status = outcome.reason.body as AnyRecord;
@@ -210,7 +213,11 @@ test('createNamespacedJob against the real kube-apiserver (dryRun=All): the serv
       seen.add(verdict(plain, body).slice(0, 3));
       exporter.reset();
     }),
-    { numRuns: Math.min(numRuns, 60) },
+    {
+      numRuns: Math.min(numRuns, 60),
+      // A CI failure, kept: the server quoted the prefix's backslash, so the raw prefix did not match.
+      examples: [' \\', 'a"b\\'].map((generateName) => [{ metadata: { generateName }, spec: Buffer.from([255, 254, 253]) }, { traceId: '00000000000000000000000000000003', spanId: '000000000000000a', traceFlags: 0, isRemote: true }] as [unknown, SpanContext]),
+    },
   );
   // The property met both a body the server stored (dry run) and one it refused.
   expect([...seen].sort()).toEqual(expect.arrayContaining(['cre', '422']));
