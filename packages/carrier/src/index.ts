@@ -49,6 +49,8 @@ export {
   ATTR_THREADLINE_TIME_SOURCE,
 } from './metrics';
 export type { TimeSource, TimestampProblem, DestinationNameOptions, ReceivedMessage } from './metrics';
+export { aggregateHistogramsLocally, localHistogramScopes, SERIES_LIMIT } from './local-series';
+export type { LocalHistogram, LocalHistogramPoint, LocalHistogramScope, MeterScope } from './local-series';
 export { isThenable, runAndEnd, runSettled, runTimed, settleWhen, settlingCallback, endScope, errorType } from './run';
 export type { Outcome, Settle, SettleOptions, RunAndEndOptions } from './run';
 export { MESSAGING_ENV_OPTIONS, envBoolean, envList, envOneOf, envPositiveInteger, envPositiveNumber, readEnvOptions, resolveEnvOptions } from './env-options';

@@ -12,6 +12,7 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
+import { BoundedSeries, localHistogramScopeOf, type SeriesAttributes } from './local-series';
 import { WarnOnce } from './warn-once';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
@@ -186,36 +187,15 @@ export interface ReceivedMessage {
   operationName?: string;
 }
 
-const CACHE_LIMIT = 1000;
-/** Series a counter or the lag gauge keeps at most; past it new series are dropped (diag). */
-const SERIES_LIMIT = 2000;
-
-interface Series {
-  attributes: Attributes;
+interface Count {
+  readonly attributes: Attributes;
   value: number;
 }
 
-/**
- * Counts kept here and reported at each collection through an asynchronous instrument: a
- * synchronous SDK counter hashes its attributes on every add (about 1.3 µs), an increment here
- * costs a map lookup. Exported the same: a monotonic cumulative sum (or a gauge).
- */
-class LocalSeries {
-  private readonly series = new Map<string, Series>();
-
-  constructor(private readonly name: string) {}
-
-  entry(key: string, attributes: () => Attributes): Series | undefined {
-    let found = this.series.get(key);
-    if (found === undefined) {
-      if (this.series.size >= SERIES_LIMIT) {
-        warnings.warn(`${this.name}: more than ${SERIES_LIMIT} attribute sets; new ones are not recorded`);
-        return undefined;
-      }
-      found = { attributes: attributes(), value: 0 };
-      this.series.set(key, found);
-    }
-    return found;
+/** Counts kept here and reported at each collection through an asynchronous instrument. */
+class LocalCounts extends BoundedSeries<Count> {
+  constructor(name: string) {
+    super(name, (attributes) => ({ attributes, value: 0 }));
   }
 
   report = (result: ObservableResult): void => {
@@ -223,22 +203,46 @@ class LocalSeries {
   };
 }
 
+/** A histogram value of the series these parts name. */
+interface ValueRecorder {
+  record(value: number, owner: SeriesAttributes, operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): void;
+}
+
+/** The SDK's histogram, fed one reused attribute object per series (building one per value is most of the cost). */
+class SdkHistogram implements ValueRecorder {
+  private readonly attributes: BoundedSeries<{ attributes: Attributes }>;
+
+  constructor(private readonly histogram: Histogram) {
+    this.attributes = new BoundedSeries('', (attributes) => ({ attributes }), true);
+  }
+
+  record(value: number, owner: SeriesAttributes, operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): void {
+    // Past the series limit the SDK gets fresh attributes and applies its own cardinality limit.
+    const attributes = this.attributes.entry(owner, operation, destination, group, error, extraKey, extraValue)?.attributes ?? owner.build(operation, destination, group, error, extraKey, extraValue);
+    this.histogram.record(value, attributes);
+  }
+}
+
+interface HistogramSpec {
+  name: string;
+  description: string;
+  boundaries: number[];
+}
+
 /**
  * The messaging instruments of one Meter, and the only code that records them. Built from a
  * no-op meter (no MeterProvider, `OTEL_METRICS_EXPORTER=none`) it is `enabled: false` and
  * every method returns at once, before reading a clock or parsing anything.
  */
-export class MessagingMetrics {
+export class MessagingMetrics implements SeriesAttributes {
   readonly enabled: boolean;
-  private readonly sentCounts = new LocalSeries(METRIC_SENT_MESSAGES);
-  private readonly consumedCounts = new LocalSeries(METRIC_CONSUMED_MESSAGES);
-  private readonly lags = new LocalSeries(METRIC_KAFKA_CONSUMER_LAG);
-  private readonly operationHistogram: Histogram | undefined;
-  private readonly processHistogram: Histogram | undefined;
-  private readonly queueHistogram: Histogram | undefined;
-  private readonly pipelineHistogram: Histogram | undefined;
-  // Attribute objects reused per series: building one per message is most of the cost.
-  private readonly attributeCache = new Map<string, Attributes>();
+  private readonly sentCounts = new LocalCounts(METRIC_SENT_MESSAGES);
+  private readonly consumedCounts = new LocalCounts(METRIC_CONSUMED_MESSAGES);
+  private readonly lags = new LocalCounts(METRIC_KAFKA_CONSUMER_LAG);
+  private readonly operationHistogram: ValueRecorder | undefined;
+  private readonly processHistogram: ValueRecorder | undefined;
+  private readonly queueHistogram: ValueRecorder | undefined;
+  private readonly pipelineHistogram: ValueRecorder | undefined;
 
   constructor(
     readonly meter: Meter,
@@ -253,10 +257,14 @@ export class MessagingMetrics {
     meter
       .createObservableCounter(METRIC_CONSUMED_MESSAGES, { unit: '{message}', description: 'Messages delivered to the application.', valueType: ValueType.INT })
       .addCallback(this.consumedCounts.report);
-    this.operationHistogram = meter.createHistogram(METRIC_OPERATION_DURATION, { unit: 's', description: 'Duration of a messaging operation the client performs.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
-    this.processHistogram = meter.createHistogram(METRIC_PROCESS_DURATION, { unit: 's', description: 'Duration of the application processing one message or batch.', advice: { explicitBucketBoundaries: OPERATION_BUCKETS } });
-    this.queueHistogram = meter.createHistogram(METRIC_QUEUE_TIME, { unit: 's', description: 'Time a message waited between its send and its receive, for this hop.', advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
-    this.pipelineHistogram = meter.createHistogram(METRIC_PIPELINE_DURATION, { unit: 's', description: "Time since the pipeline's first send, at this receive.", advice: { explicitBucketBoundaries: WAIT_BUCKETS } });
+    // Aggregated here when the meter's provider reports them (register's); else through the SDK.
+    const local = localHistogramScopeOf(meter);
+    const histogram = ({ name, description, boundaries }: HistogramSpec): ValueRecorder =>
+      local !== undefined ? local.histogram(name, description, 's', boundaries) : new SdkHistogram(meter.createHistogram(name, { unit: 's', description, advice: { explicitBucketBoundaries: boundaries } }));
+    this.operationHistogram = histogram({ name: METRIC_OPERATION_DURATION, description: 'Duration of a messaging operation the client performs.', boundaries: OPERATION_BUCKETS });
+    this.processHistogram = histogram({ name: METRIC_PROCESS_DURATION, description: 'Duration of the application processing one message or batch.', boundaries: OPERATION_BUCKETS });
+    this.queueHistogram = histogram({ name: METRIC_QUEUE_TIME, description: 'Time a message waited between its send and its receive, for this hop.', boundaries: WAIT_BUCKETS });
+    this.pipelineHistogram = histogram({ name: METRIC_PIPELINE_DURATION, description: "Time since the pipeline's first send, at this receive.", boundaries: WAIT_BUCKETS });
     meter
       .createObservableGauge(METRIC_KAFKA_CONSUMER_LAG, { unit: '{message}', description: 'Messages in the partition after the one just consumed.', valueType: ValueType.INT })
       .addCallback(this.lags.report);
@@ -267,21 +275,8 @@ export class MessagingMetrics {
     return this.enabled ? performance.now() : 0;
   }
 
-  private static key(operation: string, destination: string, group: string | undefined, error: string | undefined, extraValue?: string): string {
-    return `${operation}\u0001${destination}\u0001${group ?? ''}\u0001${error ?? ''}\u0001${extraValue ?? ''}`;
-  }
-
-  private attributes(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
-    const key = MessagingMetrics.key(operation, destination, group, error, extraValue);
-    let attributes = this.attributeCache.get(key);
-    if (attributes !== undefined) return attributes;
-    attributes = this.build(operation, destination, group, error, extraKey, extraValue);
-    if (this.attributeCache.size >= CACHE_LIMIT) this.attributeCache.clear();
-    this.attributeCache.set(key, attributes);
-    return attributes;
-  }
-
-  private build(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
+  /** The attributes of a new series (SeriesAttributes). */
+  build(operation: string, destination: string, group: string | undefined, error: string | undefined, extraKey?: string, extraValue?: string): Attributes {
     const attributes: Attributes = {};
     attributes['messaging.system'] = this.system;
     attributes['messaging.destination.name'] = destination;
@@ -292,22 +287,26 @@ export class MessagingMetrics {
     return attributes;
   }
 
-  private count(series: LocalSeries, by: number, operation: string, destination: string, group: string | undefined, error: string | undefined): void {
-    const entry = series.entry(MessagingMetrics.key(operation, destination, group, error), () => this.build(operation, destination, group, error));
+  private count(series: LocalCounts, by: number, operation: string, destination: string, group: string | undefined, error: string | undefined): void {
+    const entry = series.entry(this, operation, destination, group, error);
     if (entry !== undefined) entry.value += by;
+  }
+
+  private duration(histogram: ValueRecorder, startedAt: number, operation: string, destination: string, group: string | undefined, error: string | undefined): void {
+    histogram.record((performance.now() - startedAt) / 1000, this, operation, destination, group, error);
   }
 
   /** `count` messages sent (the call settled), and the send's `messaging.client.operation.duration`. */
   sent(destination: string, count: number, startedAt: number, errorType?: string, operationName: string = 'send'): void {
     if (!this.enabled) return;
     this.count(this.sentCounts, count, operationName, destination, undefined, errorType);
-    if (startedAt > 0) this.operationHistogram!.record((performance.now() - startedAt) / 1000, this.attributes(operationName, destination, undefined, errorType));
+    if (startedAt > 0) this.duration(this.operationHistogram!, startedAt, operationName, destination, undefined, errorType);
   }
 
   /** One client operation (receive, settle, …) that sent nothing: its duration only. */
   operation(destination: string, operationName: string, startedAt: number, errorType?: string, consumerGroup?: string): void {
     if (!this.enabled || startedAt <= 0) return;
-    this.operationHistogram!.record((performance.now() - startedAt) / 1000, this.attributes(operationName, destination, consumerGroup, errorType));
+    this.duration(this.operationHistogram!, startedAt, operationName, destination, consumerGroup, errorType);
   }
 
   /**
@@ -323,7 +322,7 @@ export class MessagingMetrics {
     const source = message.source ?? 'carried';
     const waited = elapsedSeconds(parseEpochMs(message.sentAt), now);
     if (typeof waited === 'number') {
-      this.queueHistogram!.record(waited, this.attributes('', destination, group, undefined, ATTR_THREADLINE_TIME_SOURCE, source));
+      this.queueHistogram!.record(waited, this, '', destination, group, undefined, ATTR_THREADLINE_TIME_SOURCE, source);
     } else {
       reportDropped(METRIC_QUEUE_TIME, waited, message.sentAt);
     }
@@ -336,14 +335,14 @@ export class MessagingMetrics {
     const origin = pipelineOrigin(ctx);
     if (origin === undefined) return;
     const elapsed = elapsedSeconds(origin, nowMs);
-    if (typeof elapsed === 'number') this.pipelineHistogram!.record(elapsed, this.attributes('', destination, consumerGroup, undefined));
+    if (typeof elapsed === 'number') this.pipelineHistogram!.record(elapsed, this, '', destination, consumerGroup, undefined);
     else reportDropped(METRIC_PIPELINE_DURATION, elapsed, origin);
   }
 
   /** `messaging.process.duration` of the application's handling of one message or batch. */
   processed(destination: string, startedAt: number, errorType?: string, consumerGroup?: string): void {
     if (!this.enabled || startedAt <= 0) return;
-    this.processHistogram!.record((performance.now() - startedAt) / 1000, this.attributes('process', destination, consumerGroup, errorType));
+    this.duration(this.processHistogram!, startedAt, 'process', destination, consumerGroup, errorType);
   }
 
   /** Kafka consumer lag of one partition: high watermark − (offset + 1), never below 0. */
@@ -353,9 +352,7 @@ export class MessagingMetrics {
     const at = Number(offset);
     if (!Number.isFinite(high) || !Number.isFinite(at) || high < 0 || at < 0) return;
     const id = String(partition);
-    const entry = this.lags.entry(MessagingMetrics.key('', destination, consumerGroup, undefined, id), () =>
-      this.build('', destination, consumerGroup, undefined, 'messaging.destination.partition.id', id),
-    );
+    const entry = this.lags.entry(this, '', destination, consumerGroup, undefined, 'messaging.destination.partition.id', id);
     if (entry !== undefined) entry.value = Math.max(0, high - (at + 1));
   }
 }

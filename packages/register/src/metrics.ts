@@ -11,6 +11,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { exportersNamed, otlpHeaders, otlpProtocol, otlpUrl, postSync, type OtlpProtocol } from './exporters';
+import { LocalHistogramProducer } from './local-histograms';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/register' });
 
@@ -170,6 +171,7 @@ class ExitSafeReader {
     readonly exporter: ExitSafeMetricExporter,
     intervalMs: number,
     timeoutMs: number,
+    private readonly local: LocalHistogramProducer | undefined,
   ) {
     const remember = (resourceMetrics: ResourceMetrics, result: ExportResult) => {
       if (result.code === 0) this.lastSent = fingerprint(resourceMetrics);
@@ -184,12 +186,12 @@ class ExitSafeReader {
       shutdown: () => exporter.shutdown(),
       selectAggregationTemporality: exporter.selectAggregationTemporality?.bind(exporter),
     };
-    this.reader = new PeriodicExportingMetricReader({ exporter: wrapped, exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(timeoutMs, intervalMs) });
+    this.reader = new PeriodicExportingMetricReader({ exporter: wrapped, exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(timeoutMs, intervalMs), metricProducers: local ? [local] : [] });
   }
 
   /** What changed since the last export, collected now; undefined when nothing did. */
   changed(provider: MeterProvider): ResourceMetrics | undefined {
-    const collected = collectSync(provider, this.reader);
+    const collected = collectSync(provider, this.reader, this.local);
     if (collected === undefined) return undefined;
     const print = fingerprint(collected);
     return print === '' || print === this.lastSent ? undefined : collected;
@@ -243,7 +245,7 @@ function observeSync(callbacks: SdkObservable[], time: unknown): void {
 }
 
 /** The reader's collection, synchronously (observable instruments keep their last observation). */
-export function collectSync(provider: MeterProvider, reader: PeriodicExportingMetricReader): ResourceMetrics | undefined {
+export function collectSync(provider: MeterProvider, reader: PeriodicExportingMetricReader, local?: LocalHistogramProducer): ResourceMetrics | undefined {
   try {
     const shared = (provider as unknown as SdkInternals)._sharedState;
     const collector = shared.metricCollectors.find((candidate) => candidate._metricReader === reader);
@@ -258,6 +260,7 @@ export function collectSync(provider: MeterProvider, reader: PeriodicExportingMe
         .filter((metric) => metric !== null && metric !== undefined);
       if (data.length > 0) scopeMetrics.push({ scope: meter._instrumentationScope, metrics: data as ResourceMetrics['scopeMetrics'][number]['metrics'] });
     }
+    if (local !== undefined) scopeMetrics.push(...local.scopeMetrics());
     return { resource: shared.resource, scopeMetrics };
   } catch (error) {
     logger.warn('could not collect metrics synchronously at exit; those recorded since the last export are lost', error);
@@ -283,8 +286,13 @@ export function startMetrics(env: NodeJS.ProcessEnv, resource: Resource): Metric
   if (exporters.length === 0) return undefined;
   const interval = positiveMs(env.OTEL_METRIC_EXPORT_INTERVAL, DEFAULT_INTERVAL_MS, 'OTEL_METRIC_EXPORT_INTERVAL');
   const timeout = positiveMs(env.OTEL_METRIC_EXPORT_TIMEOUT, DEFAULT_TIMEOUT_MS, 'OTEL_METRIC_EXPORT_TIMEOUT');
-  const readers = exporters.map((exporter) => new ExitSafeReader(exporter, interval, timeout));
+  // threadline's histograms are aggregated in carrier when every reader wants them cumulative
+  // (the default); a delta preference keeps them in the SDK, which resets them per collection.
+  const cumulative = exporters.every((exporter) => (exporter.selectAggregationTemporality?.(InstrumentType.HISTOGRAM) ?? AggregationTemporality.CUMULATIVE) === AggregationTemporality.CUMULATIVE);
+  const local = cumulative ? new LocalHistogramProducer(resource) : undefined;
+  const readers = exporters.map((exporter) => new ExitSafeReader(exporter, interval, timeout, local));
   const provider = new MeterProvider({ resource, readers: readers.map((each) => each.reader) });
+  local?.adopt(provider);
   metrics.setGlobalMeterProvider(provider);
   return {
     provider,
