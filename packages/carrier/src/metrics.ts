@@ -98,13 +98,72 @@ export function readSentAt<C>(carrier: C, getter: TextMapGetter<C>): unknown {
   }
 }
 
-/** The pipeline's first send time (epoch ms) a context's tracestate carries; undefined when none. */
-export function pipelineOrigin(ctx: Context | undefined): number | 'garbage' | undefined {
-  if (ctx === undefined) return undefined;
-  const value = trace.getSpanContext(ctx)?.traceState?.get(PIPELINE_TRACESTATE_KEY);
-  if (value === undefined) return undefined;
+/** The raw `tracestate` a carrier holds, for `pipelineOrigin`; undefined when it cannot be read. */
+export function readTraceStateHeader<C>(carrier: C, getter: TextMapGetter<C>): unknown {
+  try {
+    return getter.get(carrier, 'tracestate');
+  } catch {
+    return undefined;
+  }
+}
+
+// W3C trace context: at most 32 list members and 512 characters. A full tracestate is sent as
+// it is: the user's vendors' entries come first, and only the pipeline duration is lost.
+const TRACESTATE_MAX_MEMBERS = 32;
+const TRACESTATE_MAX_LENGTH = 512;
+function roomInTraceState(serialized: string, entry: string): boolean {
+  if (serialized === '') return true;
+  const members = serialized.split(',').length;
+  return members < TRACESTATE_MAX_MEMBERS && serialized.length + 1 + PIPELINE_TRACESTATE_KEY.length + 1 + entry.length <= TRACESTATE_MAX_LENGTH;
+}
+
+function originValue(value: string): number | 'garbage' {
   if (!value.startsWith('o:') || value.length > 14 || !/^[0-9a-z]+$/.test(value.slice(2))) return 'garbage';
   return parseInt(value.slice(2), 36);
+}
+
+/**
+ * The pipeline's first send time (epoch ms) a context's tracestate carries; undefined when none.
+ * `header`, the raw tracestate the context was extracted from, is read without parsing the
+ * whole list when it is plain enough to give the same answer (see `originFromTraceStateHeader`).
+ */
+export function pipelineOrigin(ctx: Context | undefined, header?: unknown): number | 'garbage' | undefined {
+  if (ctx === undefined) return undefined;
+  const traceState = trace.getSpanContext(ctx)?.traceState;
+  if (traceState === undefined) return undefined;
+  const raw = Array.isArray(header) ? header.join(',') : header;
+  if (typeof raw === 'string') {
+    const quick = originFromTraceStateHeader(raw);
+    if (quick !== UNSURE) return quick;
+  }
+  const value = traceState.get(PIPELINE_TRACESTATE_KEY);
+  return value === undefined ? undefined : originValue(value);
+}
+
+const UNSURE = Symbol('unsure');
+const MEMBER_PREFIX = `${PIPELINE_TRACESTATE_KEY}=`;
+
+/**
+ * The origin in a raw tracestate header, as OpenTelemetry's TraceState would read it, for the
+ * common case: at most 512 characters and 32 members, threadline's member once, its value well
+ * formed. Anything else is UNSURE and left to the full parse (members dropped past the limits,
+ * duplicates, invalid values).
+ */
+export function originFromTraceStateHeader(header: string): number | 'garbage' | undefined | typeof UNSURE {
+  const at = header.indexOf(MEMBER_PREFIX);
+  if (at === -1) return undefined;
+  if (header.length > TRACESTATE_MAX_LENGTH || at !== header.lastIndexOf(MEMBER_PREFIX)) return UNSURE;
+  let members = 1;
+  for (let index = header.indexOf(','); index !== -1; index = header.indexOf(',', index + 1)) members += 1;
+  if (members > TRACESTATE_MAX_MEMBERS) return UNSURE;
+  const start = header.lastIndexOf(',', at) + 1;
+  // Another key ending in "threadline" (or text before it in the member): not ours.
+  if (header.slice(start, at).trim() !== '') return undefined;
+  const end = header.indexOf(',', at);
+  // The member is trimmed as a whole: space after '=' stays in the value.
+  const value = header.slice(at + MEMBER_PREFIX.length, end === -1 ? header.length : end).trimEnd();
+  const origin = originValue(value);
+  return origin === 'garbage' ? UNSURE : origin;
 }
 
 /**
@@ -122,14 +181,16 @@ export function withPipelineOrigin(ctx: Context, nowMs: number = Date.now()): Co
   return trace.setSpanContext(ctx, { ...spanContext, traceState });
 }
 
-// W3C trace context: at most 32 list members and 512 characters. A full tracestate is sent as
-// it is: the user's vendors' entries come first, and only the pipeline duration is lost.
-const TRACESTATE_MAX_MEMBERS = 32;
-const TRACESTATE_MAX_LENGTH = 512;
-function roomInTraceState(serialized: string, entry: string): boolean {
-  if (serialized === '') return true;
-  const members = serialized.split(',').length;
-  return members < TRACESTATE_MAX_MEMBERS && serialized.length + 1 + PIPELINE_TRACESTATE_KEY.length + 1 + entry.length <= TRACESTATE_MAX_LENGTH;
+/**
+ * A tracestate header as a propagator serialized it, with the pipeline origin (now) as its first
+ * member: what injecting `withPipelineOrigin(ctx)` writes, without a new context and TraceState
+ * per send. Unchanged when it holds an origin already or has no room for one.
+ */
+export function traceStateWithOrigin(serialized: string, nowMs: number = Date.now()): string {
+  if (serialized.startsWith(MEMBER_PREFIX) || serialized.includes(`,${MEMBER_PREFIX}`)) return serialized;
+  const member = `${MEMBER_PREFIX}o:${nowMs.toString(36)}`;
+  if (!roomInTraceState(serialized, member.slice(MEMBER_PREFIX.length))) return serialized;
+  return serialized === '' ? member : `${member},${serialized}`;
 }
 
 export interface DestinationNameOptions {
@@ -181,6 +242,8 @@ export interface ReceivedMessage {
   source?: TimeSource;
   /** The message's extracted context, whose tracestate may hold the pipeline origin. */
   context?: Context;
+  /** The raw tracestate the context was extracted from, when at hand: read faster than the context's. */
+  traceStateHeader?: unknown;
   /** Messages this call delivered (a batch handed over at once). @default 1 */
   count?: number;
   /** `messaging.operation.name` of the consumed counter. @default 'process' */
@@ -326,13 +389,13 @@ export class MessagingMetrics implements SeriesAttributes {
     } else {
       reportDropped(METRIC_QUEUE_TIME, waited, message.sentAt);
     }
-    if (pipeline && message.context !== undefined) this.pipelineFrom(destination, message.context, group, now);
+    if (pipeline && message.context !== undefined) this.pipelineFrom(destination, message.context, group, now, message.traceStateHeader);
   }
 
   /** `threadline.pipeline.duration` now, from the origin a context carries; nothing when it carries none. */
-  pipelineFrom(destination: string, ctx: Context, consumerGroup?: string, nowMs: number = Date.now()): void {
+  pipelineFrom(destination: string, ctx: Context, consumerGroup?: string, nowMs: number = Date.now(), traceStateHeader?: unknown): void {
     if (!this.enabled) return;
-    const origin = pipelineOrigin(ctx);
+    const origin = pipelineOrigin(ctx, traceStateHeader);
     if (origin === undefined) return;
     const elapsed = elapsedSeconds(origin, nowMs);
     if (typeof elapsed === 'number') this.pipelineHistogram!.record(elapsed, this, '', destination, consumerGroup, undefined);

@@ -27,7 +27,7 @@ import {
 import type { CarrierAdapter } from './adapters';
 import { extractContextFrom, injectPrepared, PreparedContext, type InjectOptions, type InjectOutcome } from './propagation';
 import { endScope, errorType, settleWhen, type SettleOptions } from './run';
-import { disabledMetrics, MessagingMetrics, metricDestinationName, readSentAt, withPipelineOrigin, type TimeSource } from './metrics';
+import { disabledMetrics, MessagingMetrics, metricDestinationName, readSentAt, readTraceStateHeader, type TimeSource } from './metrics';
 import type { IncomingContextPolicy, MessagingHookInfo, MessagingInstrumentationConfig } from './types';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
@@ -88,7 +88,7 @@ export class MessagingScope {
   inject<C>(carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
     const metered = this.recordsMetrics;
     // Serialised once per scope: every message of a batch carries the same context.
-    this.prepared ??= new PreparedContext(metered?.pipelineOrigin ? withPipelineOrigin(this.context) : this.context);
+    this.prepared ??= new PreparedContext(this.context, metered?.pipelineOrigin ? Date.now() : undefined);
     return injectPrepared(this.prepared, carrier, adapter, options, metered !== undefined && options?.sentAt === true ? Date.now() : undefined);
   }
 
@@ -282,7 +282,8 @@ export class MessagingSpanPolicy<Message = unknown> {
         if (sentAt !== undefined) source = 'carried';
       }
       if (sentAt === undefined) sentAt = brokerTimes?.[index];
-      metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], operationName }, pipeline);
+      const traceStateHeader = pipeline ? readTraceStateHeader(carriers[index], getter) : undefined;
+      metrics.received(destination, { consumerGroup: group, sentAt, source, context: contexts[index], traceStateHeader, operationName }, pipeline);
     }
     if (settings.process === false) return;
     const startedAt = metrics.start();

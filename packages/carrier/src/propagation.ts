@@ -9,7 +9,7 @@ import {
   type TextMapSetter,
 } from '@opentelemetry/api';
 import { envVarName, recordAdapter, type CarrierAdapter } from './adapters';
-import { SENT_AT_FIELD, writeSentAt } from './metrics';
+import { SENT_AT_FIELD, traceStateWithOrigin, writeSentAt } from './metrics';
 
 const logger = diag.createComponentLogger({ namespace: '@threadline/carrier' });
 
@@ -96,13 +96,21 @@ export class PreparedContext {
   private wanted: Set<string> | undefined;
   private trimmed: PreparedContext | undefined;
 
-  constructor(readonly context: Context) {}
+  constructor(
+    readonly context: Context,
+    /** The pipeline origin (epoch ms) to add to the W3C tracestate, when metrics record it. */
+    private readonly pipelineOriginMs?: number,
+  ) {}
 
   /** The fields and values the global propagator writes for this context. */
   fields(): ReadonlyArray<readonly [string, string]> {
     if (this.entries === undefined) {
       const scratch: Record<string, unknown> = Object.create(null);
       propagation.inject(this.context, scratch, recordAdapter);
+      // Only where W3C trace context was written: other propagators carry no tracestate.
+      if (this.pipelineOriginMs !== undefined && typeof scratch.traceparent === 'string') {
+        scratch.tracestate = traceStateWithOrigin(typeof scratch.tracestate === 'string' ? scratch.tracestate : '', this.pipelineOriginMs);
+      }
       this.entries = Object.keys(scratch).map((key) => [key, String(scratch[key])] as const);
     }
     return this.entries;
