@@ -42,7 +42,7 @@ const variant = process.env.BENCH_VARIANT;
 const transport = process.env.BENCH_TRANSPORT;
 let instrumentation;
 let meterProvider;
-if (variant === 'metrics') {
+if (variant === 'metrics' || variant === 'metrics-sdk') {
   const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics');
   const dropMetrics = {
     export(_metrics, done) {
@@ -52,7 +52,12 @@ if (variant === 'metrics') {
     forceFlush: () => Promise.resolve(),
     shutdown: () => Promise.resolve(),
   };
-  meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000 })] });
+  // `metrics` as register sets it up (histograms aggregated by threadline, handed to the reader);
+  // `metrics-sdk` a MeterProvider of the user's own that threadline's histograms go through.
+  const { LocalHistogramProducer } = require('@threadline/register/local-histograms');
+  const producer = variant === 'metrics' ? new LocalHistogramProducer(undefined) : undefined;
+  meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000, metricProducers: producer ? [producer] : [] })] });
+  producer?.adopt(meterProvider);
   require('@opentelemetry/api').metrics.setGlobalMeterProvider(meterProvider);
   instrumentation = THREADLINE[transport]();
 } else if (variant === 'threadline' || variant === 'propagation-only' || variant === 'no-follow') instrumentation = THREADLINE[transport]();

@@ -188,9 +188,20 @@ export function withPipelineOrigin(ctx: Context, nowMs: number = Date.now()): Co
  */
 export function traceStateWithOrigin(serialized: string, nowMs: number = Date.now()): string {
   if (serialized.startsWith(MEMBER_PREFIX) || serialized.includes(`,${MEMBER_PREFIX}`)) return serialized;
-  const member = `${MEMBER_PREFIX}o:${nowMs.toString(36)}`;
-  if (!roomInTraceState(serialized, member.slice(MEMBER_PREFIX.length))) return serialized;
-  return serialized === '' ? member : `${member},${serialized}`;
+  const value = originEntry(nowMs);
+  if (!roomInTraceState(serialized, value)) return serialized;
+  return serialized === '' ? `${MEMBER_PREFIX}${value}` : `${MEMBER_PREFIX}${value},${serialized}`;
+}
+
+// Sends in the same millisecond share the entry's text.
+let lastOriginMs = -1;
+let lastOriginEntry = '';
+function originEntry(nowMs: number): string {
+  if (nowMs !== lastOriginMs) {
+    lastOriginMs = nowMs;
+    lastOriginEntry = `o:${nowMs.toString(36)}`;
+  }
+  return lastOriginEntry;
 }
 
 export interface DestinationNameOptions {

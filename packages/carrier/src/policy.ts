@@ -88,8 +88,9 @@ export class MessagingScope {
   inject<C>(carrier: C, adapter: CarrierAdapter<C>, options?: InjectOptions): InjectOutcome {
     const metered = this.recordsMetrics;
     // Serialised once per scope: every message of a batch carries the same context.
-    this.prepared ??= new PreparedContext(this.context, metered?.pipelineOrigin ? Date.now() : undefined);
-    return injectPrepared(this.prepared, carrier, adapter, options, metered !== undefined && options?.sentAt === true ? Date.now() : undefined);
+    const now = metered !== undefined ? Date.now() : 0;
+    this.prepared ??= new PreparedContext(this.context, metered?.pipelineOrigin ? now : undefined);
+    return injectPrepared(this.prepared, carrier, adapter, options, metered !== undefined && options?.sentAt === true ? now : undefined);
   }
 
   /** Runs `fn` with this scope's context active. */
