@@ -1,21 +1,33 @@
 // Profiling aid (not part of `pnpm bench`): what the messaging metrics add to one message sent
-// and processed through the carrier's policy (spans on in both), with an SDK MeterProvider
-// against OpenTelemetry's no-op meter. `node profile/metrics-record.cjs`
+// and processed through the carrier's policy (spans on in all), against OpenTelemetry's no-op
+// meter: with threadline's histograms aggregated in carrier (as register sets it up) and with
+// them going through the SDK. `node profile/metrics-record.cjs`
 const { NodeTracerProvider } = require('@opentelemetry/sdk-trace-node');
 const { BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics');
 const api = require('@opentelemetry/api');
 const { MessagingSpanPolicy, amqpHeadersAdapter, kafkaHeadersAdapter } = require('@threadline/carrier');
+const { LocalHistogramProducer } = require('@threadline/register/local-histograms');
 
 const drop = { export(s, d) { d({ code: 0 }); }, shutdown: () => Promise.resolve() };
 const tracerProvider = new NodeTracerProvider({ spanProcessors: [new BatchSpanProcessor(drop)] });
 tracerProvider.register();
 const dropMetrics = { export(m, d) { d({ code: 0 }); }, selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE, forceFlush: () => Promise.resolve(), shutdown: () => Promise.resolve() };
-const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000 })] });
+function meterProvider(local) {
+  const producer = local ? new LocalHistogramProducer(undefined) : undefined;
+  const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000, metricProducers: producer ? [producer] : [] })] });
+  producer?.adopt(provider);
+  return provider;
+}
+const providers = { sdk: meterProvider(false), local: meterProvider(true) };
 const tracer = api.trace.getTracer('bench');
-const policy = (meter) => new MessagingSpanPolicy({ system: 'kafka', getTracer: () => tracer, getConfig: () => ({}), getMeter: () => meter });
+const policy = (meter, pipelineLatency = true) => new MessagingSpanPolicy({ system: 'kafka', getTracer: () => tracer, getConfig: () => ({ pipelineLatency }), getMeter: () => meter });
 const off = policy(api.createNoopMeter());
-const on = policy(meterProvider.getMeter('bench'));
+const variants = {
+  'histograms in carrier': policy(providers.local.getMeter('bench')),
+  'histograms in carrier, pipelineLatency: false': policy(providers.local.getMeter('bench'), false),
+  'histograms through the SDK': policy(providers.sdk.getMeter('bench')),
+};
 
 function message(p, adapter, carried) {
   const send = p.startSend({ destination: 'orders' });
@@ -26,24 +38,24 @@ function message(p, adapter, carried) {
   scope.end();
 }
 
-async function run(label, fn, n = 200000) {
+async function cpuPerMessage(fn, n = 200000) {
   for (let i = 0; i < 20000; i++) fn(i);
   await tracerProvider.forceFlush();
   const c = process.cpuUsage();
   for (let i = 0; i < n; i++) { fn(i); if (i % 1000 === 0) await new Promise(setImmediate); }
   await tracerProvider.forceFlush();
   const u = process.cpuUsage(c);
-  const micros = (u.user + u.system) / n;
-  console.log(label.padEnd(40), micros.toFixed(2), 'µs cpu/message');
-  return micros;
+  return (u.user + u.system) / n;
 }
 (async () => {
   for (let round = 0; round < 2; round++) {
-    const kOff = await run('kafka-like, metrics off', () => message(off, kafkaHeadersAdapter, false));
-    const kOn = await run('kafka-like, metrics on', () => message(on, kafkaHeadersAdapter, false));
-    const aOff = await run('rabbitmq-like (sent-at), metrics off', () => message(off, amqpHeadersAdapter, true));
-    const aOn = await run('rabbitmq-like (sent-at), metrics on', () => message(on, amqpHeadersAdapter, true));
-    console.log(`added: kafka-like ${(kOn - kOff).toFixed(2)} µs, rabbitmq-like ${(aOn - aOff).toFixed(2)} µs`);
+    for (const [shape, adapter, carried] of [['kafka-like', kafkaHeadersAdapter, false], ['rabbitmq-like (sent-at)', amqpHeadersAdapter, true]]) {
+      const base = await cpuPerMessage(() => message(off, adapter, carried));
+      for (const [label, on] of Object.entries(variants)) {
+        const added = (await cpuPerMessage(() => message(on, adapter, carried))) - base;
+        console.log(`${shape}, ${label}: ${added.toFixed(2)} µs added (metrics off ${base.toFixed(2)} µs)`);
+      }
+    }
   }
-  await meterProvider.shutdown();
+  await Promise.all(Object.values(providers).map((provider) => provider.shutdown()));
 })();
