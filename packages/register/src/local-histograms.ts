@@ -2,7 +2,11 @@ import { ValueType } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type CollectionResult, type MeterProvider, type MetricProducer, type ScopeMetrics } from '@opentelemetry/sdk-metrics';
-import { aggregateHistogramsLocally, localHistogramScopes } from '@threadline/carrier';
+
+// Loaded at the first meter handed out, not at start: the register hook loads no transport code
+// until the app needs it (test/lazy.test.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const carrier = (): typeof import('@threadline/carrier') => require('@threadline/carrier');
 
 /**
  * threadline's histograms, aggregated by the transports in this process (a map lookup per value
@@ -10,6 +14,8 @@ import { aggregateHistogramsLocally, localHistogramScopes } from '@threadline/ca
  * own shape: cumulative explicit-bucket histograms of the meters this provider handed out.
  */
 export class LocalHistogramProducer implements MetricProducer {
+  private adopted = false;
+
   constructor(private readonly resource: Resource) {}
 
   /** Every meter `provider` hands out from now on is adopted: its threadline histograms come here. */
@@ -17,7 +23,8 @@ export class LocalHistogramProducer implements MetricProducer {
     const getMeter = provider.getMeter.bind(provider);
     provider.getMeter = (name, version = '', options = {}) => {
       const meter = getMeter(name, version, options);
-      aggregateHistogramsLocally(meter, { name, version, schemaUrl: options.schemaUrl }, this);
+      carrier().aggregateHistogramsLocally(meter, { name, version, schemaUrl: options.schemaUrl }, this);
+      this.adopted = true;
       return meter;
     };
   }
@@ -30,7 +37,8 @@ export class LocalHistogramProducer implements MetricProducer {
   scopeMetrics(endMs: number = Date.now()): ScopeMetrics[] {
     const endTime = millisToHrTime(endMs);
     const result: ScopeMetrics[] = [];
-    for (const { scope, histograms } of localHistogramScopes(this)) {
+    if (!this.adopted) return result;
+    for (const { scope, histograms } of carrier().localHistogramScopes(this)) {
       const metrics: ScopeMetrics['metrics'] = [];
       for (const histogram of histograms) {
         if (histogram.points.series.size === 0) continue;

@@ -90,3 +90,4 @@ test("a meter of another provider is not adopted: its histograms stay the SDK's"
   expect(producer.scopeMetrics()).toEqual([]);
   expect(histograms((await sdkReader.collect()).resourceMetrics).map((each) => each.name)).toEqual([METRIC_QUEUE_TIME]);
 });
+

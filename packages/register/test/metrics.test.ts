@@ -11,7 +11,8 @@ afterAll(() => collector.close());
 beforeEach(() => collector.reset());
 
 const find = (points: CollectedMetricPoint[], name: string) => points.find((point) => point.name === name && point.serviceName === 'metered');
-const hasBoth = (points: CollectedMetricPoint[]) => find(points, 'fixture.items') !== undefined && find(points, 'fixture.duration') !== undefined && find(points, 'fixture.observed') !== undefined;
+const QUEUE_TIME = 'threadline.messaging.queue.time';
+const hasBoth = (points: CollectedMetricPoint[]) => ['fixture.items', 'fixture.duration', 'fixture.observed', QUEUE_TIME].every((name) => find(points, name) !== undefined);
 
 function expectValues(points: CollectedMetricPoint[]) {
   const items = find(points, 'fixture.items')!;
@@ -20,6 +21,8 @@ function expectValues(points: CollectedMetricPoint[]) {
   expect(duration).toMatchObject({ count: 2, sum: 1, min: 0.25, max: 0.75, unit: 's' });
   // An asynchronous counter's callback ran for the last export too (synchronously, at exit).
   expect(find(points, 'fixture.observed')).toMatchObject({ value: 7, attributes: { kind: 'async' } });
+  // threadline's own histogram (aggregated by threadline, cumulative by default), once.
+  expect(points.filter((point) => point.name === QUEUE_TIME && point.serviceName === 'metered')).toEqual([expect.objectContaining({ scope: '@threadline/fixture', count: 2, temporality: 2 })]);
 }
 
 // A long interval: nothing is exported on the timer, so what arrives was sent by the exit path.
@@ -67,6 +70,8 @@ test('with delta temporality a draining process ends after one export, not one p
   expect(result.code).toBe(0);
   const points = await collector.waitForMetrics(hasBoth);
   expect(find(points, 'fixture.items')).toMatchObject({ value: 3, temporality: 1 });
+  // With delta the SDK aggregates threadline's histograms too: delta, once.
+  expect(points.filter((point) => point.name === QUEUE_TIME && point.serviceName === 'metered')).toEqual([expect.objectContaining({ scope: '@threadline/fixture', count: 2, temporality: 1 })]);
   // An asynchronous counter gives a new zero delta at each collection; those are not sent again.
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(collector.metrics().filter((point) => point.name === 'fixture.observed')).toEqual([expect.objectContaining({ value: 7, temporality: 1 })]);
