@@ -42,7 +42,9 @@ const variant = process.env.BENCH_VARIANT;
 const transport = process.env.BENCH_TRANSPORT;
 let instrumentation;
 let meterProvider;
-if (variant === 'metrics' || variant === 'metrics-sdk') {
+// `metrics-no-pipeline`: as `metrics`, with `pipelineLatency: false` (no tracestate entry on the wire).
+if (variant === 'metrics-no-pipeline') process.env.THREADLINE_PIPELINE_LATENCY = 'false';
+if (variant === 'metrics' || variant === 'metrics-sdk' || variant === 'metrics-no-pipeline') {
   const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics');
   const dropMetrics = {
     export(_metrics, done) {
@@ -55,7 +57,7 @@ if (variant === 'metrics' || variant === 'metrics-sdk') {
   // `metrics` as register sets it up (histograms aggregated by threadline, handed to the reader);
   // `metrics-sdk` a MeterProvider of the user's own that threadline's histograms go through.
   const { LocalHistogramProducer } = require('@threadline/register/local-histograms');
-  const producer = variant === 'metrics' ? new LocalHistogramProducer(undefined) : undefined;
+  const producer = variant === 'metrics-sdk' ? undefined : new LocalHistogramProducer(undefined);
   meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: dropMetrics, exportIntervalMillis: 1000, metricProducers: producer ? [producer] : [] })] });
   producer?.adopt(meterProvider);
   require('@opentelemetry/api').metrics.setGlobalMeterProvider(meterProvider);

@@ -52,8 +52,8 @@ const METRICS = {
   sqs: { n: 5000 },
   mongodb: { n: 5000 },
 };
-const METRIC_VARIANTS = ['threadline', 'metrics', 'metrics-sdk'];
-const METRIC_LABELS = { threadline: 'threadline, metrics off', metrics: 'threadline, metrics on (register)', 'metrics-sdk': 'threadline, metrics on (histograms through the SDK)' };
+const METRIC_VARIANTS = ['threadline', 'metrics', 'metrics-sdk', 'metrics-no-pipeline'];
+const METRIC_LABELS = { threadline: 'threadline, metrics off', metrics: 'threadline, metrics on (register)', 'metrics-sdk': 'threadline, metrics on (histograms through the SDK)', 'metrics-no-pipeline': 'threadline, metrics on (register), pipelineLatency: false' };
 const REPEATS = quick ? 1 : 5;
 const SOAK_N = quick ? 2000 : 200000;
 
@@ -207,6 +207,8 @@ async function benchMetrics() {
     delete result.compared;
     const sdk = result.variants['metrics-sdk'];
     if (sdk) result.ratios.sdkCpuMicrosPerMessage = Number((sdk.cpuMicrosPerMessage - result.variants.threadline.cpuMicrosPerMessage).toFixed(1));
+    const noPipeline = result.variants['metrics-no-pipeline'];
+    if (noPipeline) result.ratios.noPipelineCpuMicrosPerMessage = Number((noPipeline.cpuMicrosPerMessage - result.variants.threadline.cpuMicrosPerMessage).toFixed(1));
   }
   return results;
 }
@@ -288,7 +290,7 @@ function markdown(report) {
     lines.push(
       '## Metrics: on against off',
       '',
-      "The transport workloads above, with threadline's spans in both variants: `threadline` has no MeterProvider (OpenTelemetry's no-op meter: no clock read, no timestamp parsed, nothing added to the wire), `metrics` an SDK MeterProvider set up the way the register hook sets up its own (threadline's histograms aggregated by threadline and handed to the reader through `@threadline/register/local-histograms`), `metrics-sdk` one whose histograms go through the SDK's own aggregation, as with a MeterProvider of your own that you have not adopted; each has a periodic reader exporting every second to an exporter that drops what it gets. Each message is produced and consumed in the same process, so the difference covers both sides: sent counter and send duration (per send call), consumed counter, queue time, pipeline duration, process duration, and for Kafka the lag gauge.",
+      "The transport workloads above, with threadline's spans in both variants: `threadline` has no MeterProvider (OpenTelemetry's no-op meter: no clock read, no timestamp parsed, nothing added to the wire), `metrics` an SDK MeterProvider set up the way the register hook sets up its own (threadline's histograms aggregated by threadline and handed to the reader through `@threadline/register/local-histograms`), `metrics-sdk` one whose histograms go through the SDK's own aggregation, as with a MeterProvider of your own that you have not adopted, `metrics-no-pipeline` the first with `pipelineLatency: false` (no `threadline` tracestate entry: everything else is recorded); each has a periodic reader exporting every second to an exporter that drops what it gets. Each message is produced and consumed in the same process, so the difference covers both sides: sent counter and send duration (per send call), consumed counter, queue time, pipeline duration, process duration, and for Kafka the lag gauge.",
       '',
     );
     for (const [transport, result] of Object.entries(report.metrics)) {
@@ -302,7 +304,8 @@ function markdown(report) {
         (result.ratios.cpuMicrosPerMessage <= 0
           ? `Metrics on used less CPU per message than off in this run (${result.ratios.cpuMicrosPerMessage} µs): their cost is inside this workload's run-to-run noise, so the target is not judged from it (see the profile in the notes). CPU per message ${result.ratios.cpu} of metrics off, throughput ${result.ratios.throughput} of it.`
           : `Metrics cost ${result.ratios.cpuMicrosPerMessage} µs of CPU per message (target ≤ 1 µs: ${mark(result.ratios.cpuMicrosPerMessage <= 1)}): CPU per message ${result.ratios.cpu} of metrics off, throughput ${result.ratios.throughput} of it.`) +
-          (result.ratios.sdkCpuMicrosPerMessage === undefined ? '' : ` With the histograms going through the SDK (your own MeterProvider, not adopted): ${result.ratios.sdkCpuMicrosPerMessage} µs.`),
+          (result.ratios.sdkCpuMicrosPerMessage === undefined ? '' : ` With the histograms going through the SDK (your own MeterProvider, not adopted): ${result.ratios.sdkCpuMicrosPerMessage} µs.`) +
+          (result.ratios.noPipelineCpuMicrosPerMessage === undefined ? '' : ` With \`pipelineLatency: false\` (no tracestate entry on the wire): ${result.ratios.noPipelineCpuMicrosPerMessage} µs (target: ${result.ratios.noPipelineCpuMicrosPerMessage <= 0 ? 'inside the noise' : mark(result.ratios.noPipelineCpuMicrosPerMessage <= 1)}).`),
         '',
       );
     }
