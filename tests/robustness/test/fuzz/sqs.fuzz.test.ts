@@ -143,7 +143,7 @@ test('SendMessage / SendMessageBatch: the caller\'s input untouched; every user 
       messages.forEach((message, index) => {
         const copy = sentMessages[index] as AnyRecord;
         if (typeof message !== 'object' || message === null) {
-          if (copy !== message) throw new Error(`a non-object entry was replaced; ${where}`);
+          if (!Object.is(copy, message)) throw new Error(`a non-object entry was replaced; ${where}`);
           return;
         }
         for (const key of Object.keys(message)) {
@@ -216,7 +216,7 @@ test('sqs-consumer handler: called once with the very message; extract never thr
       });
       const where = { toString: () => `attributes=${show(map)} config=${show(choice)}` };
       const result = await handler.call({ queueUrl: QUEUE_URL }, message);
-      if (result !== message || seen.length !== 1 || seen[0].message !== message) throw new Error(`handler not called once with the message; ${where}`);
+      if (!Object.is(result, message) || seen.length !== 1 || !Object.is(seen[0].message, message)) throw new Error(`handler not called once with the message; ${where}`);
       const spans = exporter.getFinishedSpans();
       exporter.reset();
       checkDelivery({ active: seen[0].active, spans, effective: effectivePolicy(choice, markable), choice, carried, where });
