@@ -33,6 +33,7 @@ export {
   elapsedSeconds,
   writeSentAt,
   readSentAt,
+  readTraceStateHeader,
   pipelineOrigin,
   withPipelineOrigin,
   SENT_AT_FIELD,

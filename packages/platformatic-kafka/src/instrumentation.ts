@@ -18,6 +18,7 @@ import {
   MessagingSpanPolicy,
   packageInfo,
   propagationFields,
+  readTraceStateHeader,
   resolveEnvOptions,
   runAndEnd,
   settlingCallback,
@@ -374,8 +375,10 @@ export class PlatformaticKafkaInstrumentation extends InstrumentationBase<Platfo
       const group = info.groupId;
       metrics.lag(topic, group, message.partition as number, this.watermarks.get(message), message.offset);
       const pipeline = this.getConfig().pipelineLatency !== false;
-      const context = pipeline ? propagation.extract(ROOT_CONTEXT, this.contextCarrier(topic, message.headers), READ_ADAPTER) : undefined;
-      metrics.received(topic, { consumerGroup: group, sentAt: message.timestamp, source: 'broker', context }, pipeline);
+      const carrier = pipeline ? this.contextCarrier(topic, message.headers) : undefined;
+      const context = carrier ? propagation.extract(ROOT_CONTEXT, carrier, READ_ADAPTER) : undefined;
+      const traceStateHeader = carrier ? readTraceStateHeader(carrier, READ_ADAPTER) : undefined;
+      metrics.received(topic, { consumerGroup: group, sentAt: message.timestamp, source: 'broker', context, traceStateHeader }, pipeline);
       const startedAt = metrics.start();
       return () => metrics.processed(topic, startedAt, undefined, group);
     } catch (error) {

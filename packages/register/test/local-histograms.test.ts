@@ -1,4 +1,4 @@
-import { trace, ROOT_CONTEXT, createTraceState } from '@opentelemetry/api';
+import { createTraceState, diag, DiagLogLevel, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DataPointType, MeterProvider, MetricReader, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { MessagingMetrics, METRIC_OPERATION_DURATION, METRIC_PIPELINE_DURATION, METRIC_PROCESS_DURATION, METRIC_QUEUE_TIME } from '@threadline/carrier';
@@ -40,6 +40,7 @@ function setUp() {
 }
 
 afterEach(() => jest.restoreAllMocks());
+const silent = { error() {}, warn() {}, info() {}, debug() {}, verbose() {} };
 
 test('histograms aggregated in carrier export the same points as the SDK aggregates from the same values, once each', async () => {
   const { sdkReader, localReader, viaSdk, viaLocal } = setUp();
@@ -91,3 +92,18 @@ test("a meter of another provider is not adopted: its histograms stay the SDK's"
   expect(histograms((await sdkReader.collect()).resourceMetrics).map((each) => each.name)).toEqual([METRIC_QUEUE_TIME]);
 });
 
+
+test('an adopted histogram keeps at most 2000 attribute sets: the next one is not recorded, with one warning', async () => {
+  const { localReader, viaLocal } = setUp();
+  const warnings: string[] = [];
+  diag.setLogger({ ...silent, warn: (...args: unknown[]) => void warnings.push(args.join(' ')) }, DiagLogLevel.WARN);
+  try {
+    for (let index = 0; index <= 2000; index++) viaLocal.received(`queue-${index}`, { sentAt: Date.now() - 10 });
+  } finally {
+    diag.disable();
+  }
+  const queueTime = histograms((await localReader.collect()).resourceMetrics).find((each) => each.name === METRIC_QUEUE_TIME)!;
+  expect(queueTime.points).toHaveLength(2000);
+  expect(queueTime.points.some((point) => point.attributes['messaging.destination.name'] === 'queue-2000')).toBe(false);
+  expect(warnings.filter((message) => message.includes(`${METRIC_QUEUE_TIME}: more than 2000 attribute sets`))).toHaveLength(1);
+});
