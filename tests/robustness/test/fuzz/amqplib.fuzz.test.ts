@@ -137,7 +137,7 @@ test('publish: same outcome as amqplib alone; user headers untouched; frames ide
           if (!sameFailure(control, traced)) throw new Error(`amqplib threw ${control.error}; instrumented: ${show(traced)}; ${where}`);
           return;
         }
-        if (traced.threw || traced.value !== control.value) throw new Error(`instrumented publish ${show(traced)} differs from ${show(control)}; ${where}`);
+        if (traced.threw || !Object.is(traced.value, control.value)) throw new Error(`instrumented publish ${show(traced)} differs from ${show(control)}; ${where}`);
         const sent = headerTable(lastWritten()!.properties.headers);
         const user = headerTable(headers);
         for (const key of Object.keys(user)) {

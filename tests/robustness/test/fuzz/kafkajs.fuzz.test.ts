@@ -128,7 +128,7 @@ test('send: same outcome as kafkajs alone; the caller\'s messages untouched; rec
             throw new Error(`caller's message ${index} changed; ${where}`);
           }
         });
-        if (record.messages !== messages) throw new Error('record.messages replaced');
+        if (!Object.is(record.messages, messages)) throw new Error('record.messages replaced');
         if (control.threw !== traced.threw || (control.threw && traced.threw && control.error !== traced.error)) {
           throw new Error(`kafkajs alone: ${show(control)}; instrumented: ${show(traced)}; ${where}`);
         }
@@ -236,7 +236,7 @@ test('eachBatch: the handler gets the very batch once; every link is valid; untr
       const where = { toString: () => `batch=${show(list)} config=${show(choice)}` };
       await eachBatch(payload);
       if (seen.length !== 1 || seen[0].payload !== payload) throw new Error(`handler saw ${seen.length} calls / another object; ${where}`);
-      if (payload.batch.messages !== messages || messages.some((message, index) => message.headers !== list[index].headers)) throw new Error(`batch altered; ${where}`);
+      if (payload.batch.messages !== messages || messages.some((message, index) => !Object.is(message.headers, list[index].headers))) throw new Error(`batch altered; ${where}`);
       const active = seen[0].active;
       assertValidOrAbsent(trace.getSpanContext(active), `active context (${where})`);
       const effective = effectivePolicy(choice, false);

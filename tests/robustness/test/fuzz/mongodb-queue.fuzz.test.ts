@@ -178,7 +178,7 @@ test('insertOne / insertMany: the caller\'s documents untouched (but `_id`, as t
         if (typeof holder !== 'object' || holder === null || Object.keys(holder).some((key) => !PROPAGATION_FIELDS.has(key) || typeof holder[key] !== 'string')) {
           throw new Error(`_otel holds ${show(holder)}; ${where}`);
         }
-        if (copy._id !== document._id) throw new Error(`_id of the copy is not the caller's; ${where}`);
+        if (!Object.is(copy._id, document._id)) throw new Error(`_id of the copy is not the caller's; ${where}`);
         const bytes = serialize(without(copy, '_otel'));
         if (!bytes.equals(controlBytes[index])) throw new Error(`BSON differs beyond the context field; ${where}`);
         injected += 1;

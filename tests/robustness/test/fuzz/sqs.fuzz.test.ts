@@ -87,7 +87,7 @@ const activeContext = (parent: SpanContext | null): Context =>
 function checkAttributes(user: unknown, sent: unknown, where: { toString(): string }): number {
   const userMap = typeof user === 'object' && user !== null && !Array.isArray(user) ? (user as AnyRecord) : undefined;
   if (userMap === undefined && user !== undefined && user !== null) {
-    if (sent !== user) throw new Error(`non-map MessageAttributes replaced; ${where}`);
+    if (!Object.is(sent, user)) throw new Error(`non-map MessageAttributes replaced; ${where}`);
     return 0;
   }
   const userKeys = userMap === undefined ? [] : Object.keys(userMap);
@@ -184,7 +184,7 @@ test('ReceiveMessage: the output comes back as it came; every parent and link is
       const send = internals.wrapSend(() => Promise.resolve(output));
       const where = { toString: () => `messages=${show(output)} config=${show(choice)}` };
       const result = await send.call({}, new ReceiveMessageCommand({ QueueUrl: QUEUE_URL, MaxNumberOfMessages: 10 }));
-      if (result !== output || output.Messages.some((message, index) => message.MessageAttributes !== list[index][0].map)) throw new Error(`output altered; ${where}`);
+      if (result !== output || output.Messages.some((message, index) => !Object.is(message.MessageAttributes, list[index][0].map))) throw new Error(`output altered; ${where}`);
       const spans = exporter.getFinishedSpans();
       exporter.reset();
       const effective = effectivePolicy(choice, false);
